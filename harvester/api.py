@@ -1,0 +1,217 @@
+"""The public API: read, write, convert. The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from harvester.errors import ParseError
+from harvester.formats import FORMATS, Format, Loss, find_format
+from harvester.formats._input import TextInput, open_bytes, open_input
+from harvester.model import Provenance, Record
+
+
+@dataclass(frozen=True)
+class RecordWarning:
+    """A record that was kept but has a problem worth a person's look."""
+
+    source: str
+    record: int
+    message: str
+    record_id: str | None = None
+
+    def describe(self) -> str:
+        ident = f" ({self.record_id})" if self.record_id else ""
+        return f"{self.source}, record {self.record}{ident}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "record": self.record,
+            "id": self.record_id,
+            "message": self.message,
+        }
+
+
+@dataclass
+class RecordLosses:
+    source: str
+    record: int
+    record_id: str | None
+    losses: list[Loss]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "record": self.record,
+            "id": self.record_id,
+            "losses": [loss.to_dict() for loss in self.losses],
+        }
+
+
+@dataclass
+class ConvertSummary:
+    """What a conversion did: counts, failures, warnings and the loss report."""
+
+    to: str
+    read: int = 0
+    written: int = 0
+    errors: list[ParseError] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
+    losses: list[RecordLosses] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def loss_counts(self) -> Counter[str]:
+        return Counter(loss.field for item in self.losses for loss in item.losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "to": self.to,
+            "records_read": self.read,
+            "records_written": self.written,
+            "failed": len(self.errors),
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "loss_summary": dict(sorted(self.loss_counts().items())),
+            "losses": [item.to_dict() for item in self.losses],
+        }
+
+
+class _Note(str):
+    """An input-level notice (encoding guessed, bytes replaced), not a record."""
+
+
+def _open(source: str | Path | bytes | None) -> TextInput:
+    if isinstance(source, bytes):
+        return open_bytes(source)
+    return open_input(source)
+
+
+def read_input(
+    opened: TextInput, format_name: str | None = None
+) -> tuple[Format, Iterator[Record | ParseError | _Note]]:
+    """Pick the reader for an opened input and return it with its record stream."""
+    if not opened.head.strip():
+        fmt = find_format(format_name) if format_name else None
+        empty = ParseError(
+            "the input is empty", source=opened.name, format_name=fmt.name if fmt else None
+        )
+        return fmt or FORMATS["jsonl"], iter([empty])
+    fmt = find_format(format_name, filename=opened.name, head=opened.head)
+    if fmt.read is None:
+        raise ParseError(f"{fmt.name} cannot be read", source=opened.name)
+    return fmt, _stamped(fmt, opened)
+
+
+def _stamped(fmt: Format, opened: TextInput) -> Iterator[Record | ParseError | _Note]:
+    """Read, add record-level provenance, and report decoding trouble once."""
+    assert fmt.read is not None
+    for note in opened.stats.notes:
+        yield _Note(note)
+    for item in fmt.read(opened.stream, opened.name):
+        if isinstance(item, Record) and not item.provenance:
+            item.provenance.append(
+                Provenance(source=opened.name, source_id=item.id, raw_format=fmt.name)
+            )
+        yield item
+    if opened.stats.replaced:
+        yield _Note(
+            f"{opened.stats.replaced} byte(s) were not valid {opened.encoding}; "
+            "decoded as Windows-1252"
+        )
+
+
+def read(
+    source: str | Path | bytes | None, format: str | None = None
+) -> Iterator[Record | ParseError]:
+    """Stream the records of a file, bytes, or stdin (``None``/``-``).
+
+    Yields ``Record`` or ``ParseError`` (one per bad record); never raises for bad data.
+    """
+    opened = _open(source)
+    try:
+        _fmt, items = read_input(opened, format)
+        for item in items:
+            if not isinstance(item, _Note):
+                yield item
+    finally:
+        opened.close()
+
+
+def write(records: Iterable[Record], stream: TextIO, to: str, **options: Any) -> list[list[Loss]]:
+    """Write ``records`` to ``stream`` in format ``to``; return each record's losses."""
+    fmt = find_format(to)
+    if fmt.writer is None:
+        raise ParseError(f"{fmt.name} cannot be written")
+    out: list[list[Loss]] = []
+    with fmt.writer(stream, **options) as writer:
+        for record in records:
+            out.append(writer.write(record))
+    return out
+
+
+def dumps(records: Iterable[Record], to: str, **options: Any) -> str:
+    buffer = io.StringIO()
+    write(records, buffer, to, **options)
+    return buffer.getvalue()
+
+
+def record_warnings(record: Record, source: str, index: int) -> list[RecordWarning]:
+    """Problems in a record that was kept: identifiers failing their check digit."""
+    warnings = []
+    for ident in record.identifiers:
+        if ident.valid is False:
+            warnings.append(
+                RecordWarning(
+                    source,
+                    index,
+                    f"{ident.scheme.upper()} {ident.value} is not valid (check digit or form)",
+                    record.id,
+                )
+            )
+    return warnings
+
+
+def convert(
+    inputs: Sequence[str | Path | None],
+    to: str,
+    output: TextIO,
+    *,
+    from_: str | None = None,
+    **options: Any,
+) -> ConvertSummary:
+    """Read every input (mixed formats allowed) and write one output in format ``to``."""
+    fmt = find_format(to)
+    if fmt.writer is None:
+        raise ParseError(f"{fmt.name} cannot be written")
+    summary = ConvertSummary(to=fmt.name)
+    with fmt.writer(output, **options) as writer:
+        for source in inputs or [None]:
+            opened = _open(source)
+            try:
+                _in_fmt, items = read_input(opened, from_)
+                index = 0
+                for item in items:
+                    if isinstance(item, _Note):
+                        summary.warnings.append(RecordWarning(opened.name, 0, str(item)))
+                        continue
+                    index += 1
+                    if isinstance(item, ParseError):
+                        summary.errors.append(item)
+                        continue
+                    summary.read += 1
+                    summary.warnings.extend(record_warnings(item, opened.name, index))
+                    losses = writer.write(item)
+                    summary.written += 1
+                    if losses:
+                        summary.losses.append(RecordLosses(opened.name, index, item.id, losses))
+            finally:
+                opened.close()
+    return summary

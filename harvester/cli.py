@@ -1,0 +1,117 @@
+"""``harvester`` command line: a thin layer over :mod:`harvester.api`.
+
+Exit codes: 0 all records converted; 1 some record or input failed; 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from harvester import __version__
+from harvester.api import ConvertSummary, convert
+from harvester.errors import ConfigError, HarvesterError
+from harvester.formats import FORMATS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harvester", description="Harvest and convert bibliographic records."
+    )
+    parser.add_argument("--version", action="version", version=f"harvester {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    conv = commands.add_parser("convert", help="convert records between formats")
+    conv.add_argument("inputs", nargs="*", help="input files; none or '-' reads stdin")
+    conv.add_argument(
+        "--from", dest="from_", metavar="FORMAT", help="input format (default: sniffed)"
+    )
+    conv.add_argument("--to", required=True, metavar="FORMAT", help="output format")
+    conv.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    conv.add_argument("--report", metavar="FILE", help="write the full JSON report here")
+    conv.add_argument(
+        "--ascii", action="store_true", help="BibTeX: pure-ASCII LaTeX escapes instead of UTF-8"
+    )
+    conv.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+
+    commands.add_parser("formats", help="list the formats this harvester reads and writes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    try:
+        if args.command == "formats":
+            return _formats(sys.stdout)
+        return _convert(args)
+    except ConfigError as exc:
+        print(f"harvester: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HarvesterError as exc:
+        print(f"harvester: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"harvester: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, FileNotFoundError) else EXIT_FAILED
+
+
+def _formats(out: TextIO) -> int:
+    out.write(f"{'name':<16}{'read':<6}{'write':<7}{'extensions':<18}description\n")
+    for fmt in FORMATS.values():
+        out.write(
+            f"{fmt.name:<16}{'yes' if fmt.read else 'no':<6}{'yes' if fmt.writer else 'no':<7}"
+            f"{' '.join(fmt.extensions):<18}{fmt.title}\n"
+        )
+    return EXIT_OK
+
+
+def _convert(args: argparse.Namespace) -> int:
+    for path in args.inputs:
+        if path != "-" and not Path(path).is_file():
+            raise ConfigError(f"{path}: no such file")
+    options = {"ascii": True} if args.ascii else {}
+    if args.output:
+        target = Path(args.output)
+        tmp = target.with_name(f".{target.name}.partial")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+            summary = convert(args.inputs, args.to, out, from_=args.from_, **options)
+        tmp.replace(target)
+    else:
+        stdout = sys.stdout
+        if isinstance(stdout, __import__("io").TextIOWrapper):
+            stdout.reconfigure(encoding="utf-8", newline="\n")
+        summary = convert(args.inputs, args.to, stdout, from_=args.from_, **options)
+    if args.report:
+        Path(args.report).write_text(
+            json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    _print_summary(summary, sys.stderr, quiet=args.quiet)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _print_summary(summary: ConvertSummary, err: TextIO, *, quiet: bool) -> None:
+    for error in summary.errors:
+        err.write(f"harvester: error: {error.describe()}\n")
+    if quiet:
+        return
+    for warning in summary.warnings:
+        err.write(f"harvester: warning: {warning.describe()}\n")
+    counts = summary.loss_counts()
+    if counts:
+        fields = ", ".join(f"{name} ({n})" for name, n in counts.most_common())
+        err.write(
+            f"harvester: warning: {summary.to} could not carry, in {len(summary.losses)} "
+            f"record(s): {fields}; --report FILE lists them\n"
+        )
+    failed = f", {len(summary.errors)} failed" if summary.errors else ""
+    err.write(f"harvester: {summary.written} record(s) written as {summary.to}{failed}\n")

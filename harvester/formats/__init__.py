@@ -1,0 +1,48 @@
+"""The format registry: one module per format, one line each in ``FORMATS``.
+
+``find_format`` looks a format up by name, by content (sniffing the head of the input)
+or by file extension, in that order of trust for reading.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from harvester.errors import ConfigError
+from harvester.formats import jsonl
+from harvester.formats._base import Format, Loss, ReadResult, Writer
+
+# Sniffing order matters: the most specific signatures first.
+FORMATS: dict[str, Format] = {
+    jsonl.FORMAT.name: jsonl.FORMAT,
+}
+
+__all__ = ["FORMATS", "Format", "Loss", "ReadResult", "Writer", "find_format"]
+
+
+def find_format(
+    name: str | None = None, *, filename: str | None = None, head: str | None = None
+) -> Format:
+    """Return the format named ``name``, else the one ``head`` looks like, else by extension.
+
+    Raises:
+        ConfigError: the name is unknown, or nothing recognises the input.
+    """
+    if name is not None:
+        key = name.lower().replace("_", "-")
+        for fmt in FORMATS.values():
+            if key == fmt.name or key in fmt.aliases:
+                return fmt
+        known = ", ".join(FORMATS)
+        raise ConfigError(f"unknown format {name!r} (known: {known})")
+    if head is not None and head.strip():
+        for fmt in FORMATS.values():
+            if fmt.sniff is not None and fmt.sniff(head):
+                return fmt
+    if filename is not None:
+        suffix = PurePath(filename).suffix.lower()
+        for fmt in FORMATS.values():
+            if suffix in fmt.extensions:
+                return fmt
+    where = filename or "input"
+    raise ConfigError(f"{where}: cannot tell the format; name it with --from")

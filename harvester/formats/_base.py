@@ -1,0 +1,86 @@
+"""What every format module provides, and the streaming writer lifecycle."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, ClassVar, TextIO
+
+from harvester.errors import ParseError
+from harvester.model import Record
+
+ReadResult = Record | ParseError
+"""What readers yield: a record, or a located error for one record, and they keep going."""
+
+Reader = Callable[[TextIO, str], Iterator[ReadResult]]
+"""``read(stream, source_name)``: stream records from decoded text."""
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One field a writer could not express exactly for one record.
+
+    ``kind`` is ``dropped`` (the format has no place for it) or ``changed`` (written, but
+    not as it was: a type approximated, characters replaced).
+    """
+
+    field: str
+    reason: str
+    kind: str = "dropped"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "kind": self.kind, "reason": self.reason}
+
+
+class Writer(ABC):
+    """Streaming writer: ``open()``, ``write(record)`` per record, ``close()``.
+
+    A writer never holds more than one record; ``write`` returns the loss report for
+    that record (empty when the format carried everything).
+    """
+
+    format_name: ClassVar[str] = ""
+
+    def __init__(self, stream: TextIO, **options: Any) -> None:
+        self.stream = stream
+        self.options = options
+        self.count = 0
+
+    def open(self) -> None:  # noqa: B027 - most formats have no header
+        """Write whatever comes before the first record."""
+
+    @abstractmethod
+    def write(self, record: Record) -> list[Loss]:
+        """Write one record; return what of it the format could not carry."""
+
+    def close(self) -> None:
+        """Write whatever comes after the last record and flush."""
+        self.stream.flush()
+
+    def __enter__(self) -> Writer:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Format:
+    """A registered format: how to recognise it, read it and write it."""
+
+    name: str
+    title: str
+    extensions: tuple[str, ...]
+    media_type: str
+    read: Reader | None = None
+    writer: type[Writer] | None = None
+    sniff: Callable[[str], bool] | None = None
+    aliases: tuple[str, ...] = field(default=())

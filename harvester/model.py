@@ -1,0 +1,347 @@
+"""The one normalised record, in CSL vocabulary.
+
+CSL is the model that BibTeX, RIS and CSL-JSON all map onto, so field names follow CSL
+(``container_title`` dumps as ``container-title`` with ``by_alias=True``). The shapes of
+``Name`` and ``Date`` follow citeproc-py's. Validators call ``harvester.normalize``: this
+module is the one place that decides what a valid record is.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+from harvester.normalize.identifiers import isbn13, normalize_identifier
+from harvester.normalize.language import normalize_language
+from harvester.normalize.pages import normalize_pages
+from harvester.normalize.text import clean_optional, clean_text
+
+# CSL 1.0.2 item types (https://docs.citationstyles.org/en/stable/specification.html#appendix-iii-types).
+CSL_TYPES: tuple[str, ...] = (
+    "article", "article-journal", "article-magazine", "article-newspaper", "bill", "book",
+    "broadcast", "chapter", "classic", "collection", "dataset", "document", "entry",
+    "entry-dictionary", "entry-encyclopedia", "event", "figure", "graphic", "hearing",
+    "interview", "legal_case", "legislation", "manuscript", "map", "motion_picture",
+    "musical_score", "pamphlet", "paper-conference", "patent", "performance", "periodical",
+    "personal_communication", "post", "post-weblog", "regulation", "report", "review",
+    "review-book", "software", "song", "speech", "standard", "thesis", "treaty", "webpage",
+)  # fmt: skip
+
+IdentifierScheme = Literal[
+    "doi", "issn", "isbn", "pmid", "pmcid", "oclc", "lccn", "url", "oai", "arxiv"
+]  # fmt: skip
+IdentifierKind = Literal["print", "electronic", "linking"]
+
+
+def _hyphenate(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class Name(BaseModel):
+    """A personal name in parts, or a ``literal`` for organisations; never both."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=_hyphenate, populate_by_name=True
+    )
+
+    family: str | None = None
+    given: str | None = None
+    dropping_particle: str | None = None
+    non_dropping_particle: str | None = None
+    suffix: str | None = None
+    literal: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        # One pass over the parts instead of a validator call per field: names are many.
+        if isinstance(data, dict):
+            return {k: clean_optional(v) for k, v in data.items() if v is not None}
+        return data
+
+    @model_validator(mode="after")
+    def _literal_or_parts(self) -> Name:
+        has_parts = any(
+            (self.family, self.given, self.dropping_particle, self.non_dropping_particle)
+        )
+        if self.literal is not None and has_parts:
+            raise ValueError("a name is either a literal or parts, never both")
+        if self.literal is None and not (self.family or self.given):
+            raise ValueError("a name needs a family or given name, or a literal")
+        return self
+
+    def display(self) -> str:
+        """``Given von Family, Suffix`` for messages and sorting keys."""
+        if self.literal is not None:
+            return self.literal
+        parts = [self.given, self.dropping_particle, self.non_dropping_particle, self.family]
+        text = " ".join(p for p in parts if p)
+        return f"{text}, {self.suffix}" if self.suffix else text
+
+
+def _check_parts(parts: tuple[int, ...]) -> tuple[int, ...]:
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(
+            f"date parts must be (year,), (year, month) or (year, month, day): {parts}"
+        )
+    if len(parts) >= 2 and not 1 <= parts[1] <= 12:
+        raise ValueError(f"month out of range: {parts[1]}")
+    if len(parts) == 3:
+        year, month, day = parts
+        last = calendar.monthrange(year if 1 <= year <= 9999 else 2000, month)[1]
+        if not 1 <= day <= last:
+            raise ValueError(f"day out of range: {parts}")
+    return parts
+
+
+class Date(BaseModel):
+    """A date at year, month or day precision, an optional range end, or a literal.
+
+    ``season`` uses CSL's numbers 1-4 (spring, summer, autumn, winter).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    parts: tuple[int, ...] = ()
+    end: tuple[int, ...] | None = None
+    season: int | None = Field(default=None, ge=1, le=4)
+    circa: bool = False
+    literal: str | None = None
+
+    @field_validator("parts")
+    @classmethod
+    def _valid_parts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return _check_parts(value) if value else value
+
+    @field_validator("end")
+    @classmethod
+    def _valid_end(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        return _check_parts(value) if value else None
+
+    @field_validator("literal", mode="before")
+    @classmethod
+    def _clean_literal(cls, value: object) -> str | None:
+        return clean_optional(value)
+
+    @model_validator(mode="after")
+    def _parts_or_literal(self) -> Date:
+        if not self.parts and not self.literal:
+            raise ValueError("a date needs parts or a literal")
+        if self.end is not None and not self.parts:
+            raise ValueError("a range end needs a start")
+        return self
+
+    @property
+    def year(self) -> int | None:
+        return self.parts[0] if self.parts else None
+
+    @property
+    def month(self) -> int | None:
+        return self.parts[1] if len(self.parts) >= 2 else None
+
+    @property
+    def day(self) -> int | None:
+        return self.parts[2] if len(self.parts) == 3 else None
+
+
+class Identifier(BaseModel):
+    """A normalised identifier; ``valid`` is the check-digit verdict (None: no check digit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheme: IdentifierScheme
+    value: str
+    kind: IdentifierKind | None = None
+    valid: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "scheme" in data and isinstance(data.get("value"), str):
+            value, valid = normalize_identifier(str(data["scheme"]), clean_text(data["value"]))
+            if not value:
+                raise ValueError("an identifier needs a value")
+            data = {**data, "value": value, "valid": valid}
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def isbn13(self) -> str | None:
+        """The ISBN-13 form of an ISBN (ISBN-10s converted), for matching and export."""
+        return isbn13(self.value) if self.scheme == "isbn" else None
+
+
+class Provenance(BaseModel):
+    """Where (part of) a record came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    source_id: str | None = None
+    url: str | None = None
+    fetched_at: datetime | None = None
+    raw_format: str | None = None
+    content_hash: str | None = None
+
+
+class FieldSource(BaseModel):
+    """Which source gave a field, and the raw value before normalisation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    raw: str | None = None
+
+
+_MULTILINE_FIELDS = {"abstract", "note"}
+_TEXT_FIELDS = (
+    "id", "title", "title_short", "container_title", "container_title_short",
+    "collection_title", "collection_number", "volume", "issue", "number",
+    "number_of_pages", "edition", "publisher", "publisher_place", "genre",
+)  # fmt: skip
+
+
+class Record(BaseModel):
+    """One bibliographic record.
+
+    ``extra`` keeps everything a reader could not map, keyed ``<format>:<key>`` (for
+    example ``ris:M3`` or ``bibtex:howpublished``), so nothing is dropped; a writer writes
+    back the keys of its own format and reports the rest in its loss report.
+    """
+
+    model_config = ConfigDict(extra="forbid", alias_generator=_hyphenate, populate_by_name=True)
+
+    id: str | None = None
+    type: str = "document"
+    title: str | None = None
+    title_short: str | None = None
+    container_title: str | None = None
+    container_title_short: str | None = None
+    collection_title: str | None = None
+    collection_number: str | None = None
+    author: list[Name] = Field(default_factory=list)
+    editor: list[Name] = Field(default_factory=list)
+    translator: list[Name] = Field(default_factory=list)
+    issued: Date | None = None
+    accessed: Date | None = None
+    volume: str | None = None
+    issue: str | None = None
+    page: str | None = None
+    number: str | None = None
+    number_of_pages: str | None = None
+    edition: str | None = None
+    publisher: str | None = None
+    publisher_place: str | None = None
+    genre: str | None = None
+    language: str | None = None
+    abstract: str | None = None
+    note: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    identifiers: list[Identifier] = Field(default_factory=list)
+    extra: dict[str, list[str]] = Field(default_factory=dict)
+    provenance: list[Provenance] = Field(default_factory=list)
+    field_sources: dict[str, FieldSource] = Field(default_factory=dict)
+
+    @field_validator(*_TEXT_FIELDS, mode="before")
+    @classmethod
+    def _clean_line(cls, value: object) -> str | None:
+        return clean_optional(value)
+
+    @field_validator("abstract", "note", mode="before")
+    @classmethod
+    def _clean_paragraphs(cls, value: object) -> str | None:
+        return clean_optional(value, multiline=True)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: object) -> str:
+        text = clean_text(str(value)).lower() if value is not None else "document"
+        if text not in CSL_TYPES:
+            raise ValueError(f"not a CSL item type: {value!r}")
+        return text
+
+    @field_validator("page", mode="before")
+    @classmethod
+    def _pages(cls, value: object) -> str | None:
+        text = clean_optional(value)
+        return normalize_pages(text) or None if text else None
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> str | None:
+        text = clean_optional(value)
+        if text is None:
+            return None
+        return normalize_language(text) or text
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keywords(cls, value: object) -> list[str]:
+        if not isinstance(value, list | tuple):
+            return []
+        seen: dict[str, None] = {}
+        for item in value:
+            text = clean_optional(item)
+            if text:
+                seen.setdefault(text, None)
+        return list(seen)
+
+    @field_validator("identifiers", mode="after")
+    @classmethod
+    def _dedupe_identifiers(cls, value: list[Identifier]) -> list[Identifier]:
+        seen: dict[tuple[str, str], Identifier] = {}
+        for ident in value:
+            key = (ident.scheme, ident.value)
+            known = seen.get(key)
+            if known is None or (known.kind is None and ident.kind is not None):
+                seen[key] = ident
+        return list(seen.values())
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _extra(cls, value: object) -> dict[str, list[str]]:
+        if not isinstance(value, dict):
+            return {}
+        out: dict[str, list[str]] = {}
+        for key, items in value.items():
+            values = items if isinstance(items, list | tuple) else [items]
+            cleaned = [v for v in (clean_optional(i, multiline=True) for i in values) if v]
+            if cleaned:
+                out[str(key)] = cleaned
+        return out
+
+    # Convenience views used by writers.
+    def identifiers_of(self, scheme: str) -> list[Identifier]:
+        return [i for i in self.identifiers if i.scheme == scheme]
+
+    @property
+    def doi(self) -> str | None:
+        found = self.identifiers_of("doi")
+        return found[0].value if found else None
+
+
+def record_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``Record`` (serialisation side, CSL-style hyphenated keys)."""
+    return Record.model_json_schema(by_alias=True, mode="serialization")
+
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "record.schema.json"
+
+
+def render_json_schema() -> str:
+    schema = record_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/harvester/harvester/schemas/record.schema.json"
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

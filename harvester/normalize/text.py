@@ -1,0 +1,52 @@
+"""Text hygiene shared by every field: Unicode NFC, control characters, line separators."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Every code point Python's str.splitlines() treats as a line boundary, plus tab.
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+# C0/C1 controls that carry no text (tab and line breaks are handled separately),
+# the BOM / zero-width no-break space, and noncharacters that some exporters leak.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufeff\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BREAKS = re.compile(f"[{_LINE_BREAKS}]+")
+_BREAK_RUNS = re.compile(r"[ ]*\n[ \n]*")
+
+
+def clean_text(value: str, *, multiline: bool = False) -> str:
+    """Return ``value`` as clean single-line (or paragraph) text.
+
+    Lone surrogates become U+FFFD (they cannot be encoded anywhere), controls and BOMs
+    are removed, every line separator becomes a space (or, with ``multiline``, one
+    ``\\n`` between paragraphs), runs of spaces collapse, and the result is NFC.
+    """
+    if value.isascii() and value.isprintable():
+        # Fast path for the common case: only spaces to collapse.
+        if "  " in value or value[:1] == " " or value[-1:] == " ":
+            return _SPACES.sub(" ", value).strip()
+        return value
+    if _SURROGATE.search(value):
+        value = _SURROGATE.sub("\ufffd", value)
+    value = _CONTROL.sub("", value)
+    if multiline:
+        value = _BREAKS.sub("\n", value)
+        value = _SPACES.sub(" ", value)
+        value = _BREAK_RUNS.sub("\n", value)
+    else:
+        value = _BREAKS.sub(" ", value)
+        value = _SPACES.sub(" ", value)
+    value = value.strip()
+    if not value.isascii():
+        value = unicodedata.normalize("NFC", value)
+    return value
+
+
+def clean_optional(value: object, *, multiline: bool = False) -> str | None:
+    """``clean_text`` for optional fields: ``None`` and empty results become ``None``."""
+    if value is None:
+        return None
+    text = clean_text(str(value), multiline=multiline)
+    return text or None
