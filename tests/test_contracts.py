@@ -25,7 +25,9 @@ def test_record_schema_uses_csl_keys() -> None:
 
 def test_fidelity_doc_is_current() -> None:
     doc = (ROOT / "docs" / "fidelity.md").read_text(encoding="utf-8")
-    assert doc == render_markdown(), "docs/fidelity.md is stale: python -m harvester.formats.fidelity"
+    assert doc == render_markdown(), (
+        "docs/fidelity.md is stale: python -m harvester.formats.fidelity"
+    )
 
 
 def test_fidelity_table_covers_every_record_field_and_format() -> None:
