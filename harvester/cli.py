@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from harvester import __version__
+from harvester import __version__, cli_harvest
 from harvester.api import ConvertSummary, convert
 from harvester.errors import ConfigError, HarvesterError
 from harvester.formats import FORMATS
@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
 
     commands.add_parser("formats", help="list the formats this harvester reads and writes")
+    cli_harvest.register(commands)
     return parser
 
 
@@ -53,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "formats":
             return _formats(sys.stdout)
-        return _convert(args)
+        if args.command == "convert":
+            return _convert(args)
+        runner: Callable[[argparse.Namespace], int] = args.func
+        return runner(args)
     except ConfigError as exc:
         print(f"harvester: {exc}", file=sys.stderr)
         return EXIT_USAGE
