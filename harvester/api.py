@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from harvester.errors import ParseError
+from harvester.errors import ConfigError, ParseError
 from harvester.formats import FORMATS, Format, Loss, find_format
 from harvester.formats._input import TextInput, open_bytes, open_input
 from harvester.model import Provenance, Record
@@ -104,7 +104,18 @@ def read_input(
             "the input is empty", source=opened.name, format_name=fmt.name if fmt else None
         )
         return fmt or FORMATS["jsonl"], iter([empty])
-    fmt = find_format(format_name, filename=opened.name, head=opened.head)
+    try:
+        fmt = find_format(format_name, filename=opened.name, head=opened.head)
+    except ConfigError as exc:
+        if format_name is not None:
+            raise
+        # Unrecognised content is bad input for this file, not a usage error for the run.
+        known = ", ".join(f.name for f in FORMATS.values() if f.read is not None)
+        unknown = ParseError(
+            f"cannot tell the format (readable: {known}); name it with --from",
+            source=opened.name,
+        )
+        return FORMATS["jsonl"], iter([unknown])
     if fmt.read is None:
         raise ParseError(f"{fmt.name} cannot be read", source=opened.name)
     return fmt, _stamped(fmt, opened)
