@@ -174,6 +174,7 @@ class Identifier(BaseModel):
             if not value:
                 raise ValueError("an identifier needs a value")
             data = {**data, "value": value, "valid": valid}
+            data.pop("isbn13", None)  # derived: accept our own dumps back
         return data
 
     @computed_field  # type: ignore[prop-decorator]

@@ -150,3 +150,22 @@ def test_crlf_and_bom_are_handled(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     (item,) = json.loads(result.stdout)
     assert item["title"] == "One" and item["DOI"] == "10.1000/one"
+
+
+def test_readme_opens_with_the_two_commands_and_the_first_works() -> None:
+    readme = (FIXTURES.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert len(block) == 2
+    install, tests = block
+    assert install.startswith("pip install -e '.[test]' && harvester convert ")
+    assert tests == "bash scripts/test"
+    args = install.split("&& harvester ", 1)[1].split()
+    result = subprocess.run(
+        [sys.executable, "-m", "harvester", *args],
+        cwd=FIXTURES.parent,
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("@article{")
