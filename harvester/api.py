@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harvester.errors import ConfigError, ParseError
-from harvester.formats import FORMATS, Format, Loss, find_format
+from harvester.formats import FORMATS, Format, Loss, Writer, find_format
 from harvester.formats._input import TextInput, open_bytes, open_input
 from harvester.model import Provenance, Record
 
@@ -106,7 +106,7 @@ def read_input(
         return fmt or FORMATS["jsonl"], iter([empty])
     try:
         fmt = find_format(format_name, filename=opened.name, head=opened.head)
-    except ConfigError as exc:
+    except ConfigError:
         if format_name is not None:
             raise
         # Unrecognised content is bad input for this file, not a usage error for the run.
@@ -126,17 +126,24 @@ def _stamped(fmt: Format, opened: TextInput) -> Iterator[Record | ParseError | _
     assert fmt.read is not None
     for note in opened.stats.notes:
         yield _Note(note)
-    for item in fmt.read(opened.stream, opened.name):
-        if isinstance(item, Record) and not item.provenance:
-            item.provenance.append(
-                Provenance(source=opened.name, source_id=item.id, raw_format=fmt.name)
-            )
-        yield item
+    yield from stamp(fmt, fmt.read(opened.stream, opened.name), opened.name)
     if opened.stats.replaced:
         yield _Note(
             f"{opened.stats.replaced} byte(s) were not valid {opened.encoding}; "
             "decoded as Windows-1252"
         )
+
+
+def stamp(
+    fmt: Format, items: Iterable[Record | ParseError], source: str
+) -> Iterator[Record | ParseError]:
+    """Give records without provenance the file and format they were read from."""
+    for item in items:
+        if isinstance(item, Record) and not item.provenance:
+            item.provenance.append(
+                Provenance(source=source, source_id=item.id, raw_format=fmt.name)
+            )
+        yield item
 
 
 def read(
@@ -196,9 +203,16 @@ def convert(
     output: TextIO,
     *,
     from_: str | None = None,
+    jobs: int | None = None,
     **options: Any,
 ) -> ConvertSummary:
-    """Read every input (mixed formats allowed) and write one output in format ``to``."""
+    """Read every input (mixed formats allowed) and write one output in format ``to``.
+
+    Large files in formats with clear record boundaries are converted in ``jobs`` worker
+    processes (default: one per core), in order, with the same result as one process.
+    """
+    from harvester import parallel
+
     fmt = find_format(to)
     if fmt.writer is None:
         raise ParseError(f"{fmt.name} cannot be written")
@@ -207,22 +221,37 @@ def convert(
         for source in inputs or [None]:
             opened = _open(source)
             try:
-                _in_fmt, items = read_input(opened, from_)
-                index = 0
-                for item in items:
-                    if isinstance(item, _Note):
-                        summary.warnings.append(RecordWarning(opened.name, 0, str(item)))
-                        continue
-                    index += 1
-                    if isinstance(item, ParseError):
-                        summary.errors.append(item)
-                        continue
-                    summary.read += 1
-                    summary.warnings.extend(record_warnings(item, opened.name, index))
-                    losses = writer.write(item)
-                    summary.written += 1
-                    if losses:
-                        summary.losses.append(RecordLosses(opened.name, index, item.id, losses))
+                in_fmt, items = read_input(opened, from_)
+                plan = parallel.plan(opened, in_fmt, writer, jobs)
+                if plan is not None:
+                    opened.close()
+                    parallel.run(plan, writer, summary, options)
+                    continue
+                convert_items(items, writer, summary, opened.name)
             finally:
                 opened.close()
     return summary
+
+
+def convert_items(
+    items: Iterable[Record | ParseError | _Note],
+    writer: Writer,
+    summary: ConvertSummary,
+    source: str,
+) -> None:
+    """Write each record, collecting errors, warnings and losses into ``summary``."""
+    index = 0
+    for item in items:
+        if isinstance(item, _Note):
+            summary.warnings.append(RecordWarning(source, 0, str(item)))
+            continue
+        index += 1
+        if isinstance(item, ParseError):
+            summary.errors.append(item)
+            continue
+        summary.read += 1
+        summary.warnings.extend(record_warnings(item, source, index))
+        losses = writer.write(item)
+        summary.written += 1
+        if losses:
+            summary.losses.append(RecordLosses(source, index, item.id, losses))

@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument(
         "--ascii", action="store_true", help="BibTeX: pure-ASCII LaTeX escapes instead of UTF-8"
     )
+    conv.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes for big files (default: cores)",
+    )
     conv.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
 
     commands.add_parser("formats", help="list the formats this harvester reads and writes")
@@ -88,13 +95,15 @@ def _convert(args: argparse.Namespace) -> int:
         target = Path(args.output)
         tmp = target.with_name(f".{target.name}.partial")
         with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-            summary = convert(args.inputs, args.to, out, from_=args.from_, **options)
+            summary = convert(
+                args.inputs, args.to, out, from_=args.from_, jobs=args.jobs, **options
+            )
         tmp.replace(target)
     else:
         stdout = sys.stdout
         if isinstance(stdout, __import__("io").TextIOWrapper):
             stdout.reconfigure(encoding="utf-8", newline="\n")
-        summary = convert(args.inputs, args.to, stdout, from_=args.from_, **options)
+        summary = convert(args.inputs, args.to, stdout, from_=args.from_, jobs=args.jobs, **options)
     if args.report:
         Path(args.report).write_text(
             json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -46,6 +46,21 @@ class ParseError(HarvesterError):
         self.format_name = format_name
         super().__init__(self.describe())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields survive pickling (worker processes send errors back).
+        return (
+            _rebuild_parse_error,
+            (self.cause, self.source, self.line, self.record, self.raw, self.format_name),
+        )
+
+    def relocate(self, *, line_offset: int = 0, record_offset: int = 0) -> None:
+        """Shift the position of an error found in a chunk to its place in the whole input."""
+        if self.line is not None:
+            self.line += line_offset
+        if self.record is not None:
+            self.record += record_offset
+        self.args = (self.describe(),)
+
     def location(self) -> str:
         parts = [self.source]
         if self.line is not None:
@@ -67,6 +82,19 @@ class ParseError(HarvesterError):
             "cause": self.cause,
             "raw": self.raw,
         }
+
+
+def _rebuild_parse_error(
+    cause: str,
+    source: str,
+    line: int | None,
+    record: int | None,
+    raw: str | None,
+    format_name: str | None,
+) -> ParseError:
+    return ParseError(
+        cause, source=source, line=line, record=record, raw=raw, format_name=format_name
+    )
 
 
 class FetchError(HarvesterError):

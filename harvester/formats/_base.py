@@ -42,6 +42,10 @@ class Writer(ABC):
     """
 
     format_name: ClassVar[str] = ""
+    item_separator: ClassVar[str] = ""
+    """What goes between two records' text (",\n" in a JSON array): parallel chunks join on it."""
+    parallel_safe: ClassVar[bool] = True
+    """False when a record's text depends on the records before it (unique keys)."""
 
     def __init__(self, stream: TextIO, **options: Any) -> None:
         self.stream = stream
@@ -84,3 +88,6 @@ class Format:
     writer: type[Writer] | None = None
     sniff: Callable[[str], bool] | None = None
     aliases: tuple[str, ...] = field(default=())
+    record_start: bytes | None = None
+    """A regex matching a line that can only start a record; lets big files be split for
+    parallel conversion. None: the format is always read in one piece."""

@@ -83,6 +83,9 @@ class TextInput:
     stream: io.TextIOWrapper
     encoding: str
     stats: DecodeStats
+    path: Path | None = None
+    offset: int = 0
+    """Where the text starts in the file (after a BOM)."""
 
     def close(self) -> None:
         self.stream.close()
@@ -117,7 +120,10 @@ def open_input(path: str | Path | None) -> TextInput:
     else:
         name = str(path)
         raw = open(path, "rb")  # noqa: SIM115 - closed by TextInput.close
-    return open_binary(raw, name)
+    opened = open_binary(raw, name)
+    if path is not None and str(path) != "-":
+        opened.path = Path(path)
+    return opened
 
 
 def open_binary(raw: BinaryIO, name: str) -> TextInput:
@@ -130,7 +136,9 @@ def open_binary(raw: BinaryIO, name: str) -> TextInput:
     stream = io.TextIOWrapper(buffered, encoding=encoding, errors="harvester-cp1252", newline=None)
     head = head_bytes[skip:].decode(encoding, errors="replace")
     head = head.replace("\r\n", "\n").replace("\r", "\n")
-    return TextInput(name=name, head=head, stream=stream, encoding=encoding, stats=stats)
+    return TextInput(
+        name=name, head=head, stream=stream, encoding=encoding, stats=stats, offset=skip
+    )
 
 
 def open_bytes(data: bytes, name: str = "<bytes>") -> TextInput:

@@ -76,4 +76,5 @@ FORMAT = Format(
     read=read,
     writer=JsonlWriter,
     sniff=sniff,
+    record_start=rb"\s*\{",
 )

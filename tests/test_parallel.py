@@ -1,0 +1,71 @@
+"""Big files converted on several cores give exactly what one process gives."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import pytest
+
+from harvester import api, parallel
+from harvester.model import Record
+
+
+def _write_jsonl(path: Path, count: int) -> None:
+    rng = random.Random(5)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            authors = [
+                {"family": f"Müller{rng.randint(0, 99)}", "given": "Jürgen"}
+                for _ in range(rng.randint(1, 12))
+            ]
+            record = Record(
+                type="article-journal",
+                title=f"Record {i}: {'x' * rng.randint(0, 200)}",
+                author=authors,
+                identifiers=[{"scheme": "doi", "value": f"10.1000/r{i}"}],
+            )
+            out.write(record.model_dump_json(by_alias=True, exclude_defaults=True) + "\n")
+            if i in (10, 2500):
+                out.write('{"type": "not-a-type", "title": "bad"}\n')
+
+
+@pytest.fixture(scope="module")
+def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("parallel") / "big.jsonl"
+    _write_jsonl(path, 4000)
+    assert path.stat().st_size > parallel.MIN_PARALLEL_BYTES
+    return path
+
+
+def _run(path: Path, to: str, jobs: int) -> tuple[str, api.ConvertSummary]:
+    out = io.StringIO()
+    summary = api.convert([path], to, out, jobs=jobs)
+    return out.getvalue(), summary
+
+
+@pytest.mark.parametrize("to", ["jsonl", "csl-json", "ris"])
+def test_parallel_output_and_errors_match_one_process(big_jsonl: Path, to: str) -> None:
+    one_text, one = _run(big_jsonl, to, 1)
+    two_text, two = _run(big_jsonl, to, 2)
+    assert two_text == one_text
+    assert [e.describe() for e in two.errors] == [e.describe() for e in one.errors]
+    assert [e.line for e in two.errors] == [12, 2503]
+    assert (two.read, two.written) == (one.read, one.written) == (4000, 4000)
+    assert [item.to_dict() for item in two.losses] == [item.to_dict() for item in one.losses]
+
+
+def test_the_file_is_really_split(big_jsonl: Path) -> None:
+    from harvester.formats import FORMATS
+    from harvester.formats._input import open_input
+
+    opened = open_input(big_jsonl)
+    try:
+        writer = FORMATS["jsonl"].writer
+        assert writer is not None
+        plan = parallel.plan(opened, FORMATS["jsonl"], writer(io.StringIO()), 2)
+    finally:
+        opened.close()
+    assert plan is not None and len(plan.chunks) >= 3
+    assert plan.chunks[0].start == 0 and plan.chunks[-1].end == big_jsonl.stat().st_size
