@@ -51,6 +51,7 @@ class ChunkResult:
     newlines: int
     items: int
     summary: Any  # ConvertSummary; Any avoids an import cycle with harvester.api
+    state: object = None
 
 
 @dataclass
@@ -67,7 +68,6 @@ def plan(opened: TextInput, in_fmt: Format, writer: Writer, jobs: int | None) ->
         workers < 2
         or path is None
         or in_fmt.record_start is None
-        or not type(writer).parallel_safe
         or opened.encoding != "utf-8"
         or opened.stats.notes
         or not path.is_file()
@@ -141,7 +141,7 @@ def run(plan: Plan, writer: Writer, summary: Any, options: dict[str, Any]) -> No
             if result.text:
                 if writer.count and type(writer).item_separator:
                     writer.stream.write(type(writer).item_separator)
-                writer.stream.write(result.text)
+                writer.stream.write(writer.absorb(result.text, result.state))
             writer.count += result.count
             _merge(summary, result.summary, records_before, lines_before)
             records_before += result.items
@@ -187,6 +187,7 @@ def _convert_chunk(chunk: Chunk) -> ChunkResult:
         newlines=text.count("\n"),
         items=counted.items,
         summary=summary,
+        state=writer.fragment_state(),
     )
 
 

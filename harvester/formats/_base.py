@@ -44,8 +44,6 @@ class Writer(ABC):
     format_name: ClassVar[str] = ""
     item_separator: ClassVar[str] = ""
     """What goes between two records' text (",\n" in a JSON array): parallel chunks join on it."""
-    parallel_safe: ClassVar[bool] = True
-    """False when a record's text depends on the records before it (unique keys)."""
 
     def __init__(self, stream: TextIO, **options: Any) -> None:
         self.stream = stream
@@ -58,6 +56,19 @@ class Writer(ABC):
     @abstractmethod
     def write(self, record: Record) -> list[Loss]:
         """Write one record; return what of it the format could not carry."""
+
+    def fragment_state(self) -> object:
+        """What a worker's writer must tell the parent about the records it wrote.
+
+        Parallel conversion renders chunks in separate writers; a format whose text
+        depends on earlier records (BibTeX's unique keys) returns what the parent needs
+        to make the chunks agree, and fixes the text in :meth:`absorb`.
+        """
+        return None
+
+    def absorb(self, text: str, state: object) -> str:
+        """Adjust a worker's rendered chunk (see :meth:`fragment_state`) before writing it."""
+        return text
 
     def close(self) -> None:
         """Write whatever comes after the last record and flush."""
