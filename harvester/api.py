@@ -245,10 +245,13 @@ def convert_items(
         if isinstance(item, _Note):
             summary.warnings.append(RecordWarning(source, 0, str(item)))
             continue
-        index += 1
         if isinstance(item, ParseError):
+            # Errors outside any record (text between records) do not shift numbering.
+            if item.record is not None:
+                index += 1
             summary.errors.append(item)
             continue
+        index += 1
         summary.read += 1
         summary.warnings.extend(record_warnings(item, source, index))
         losses = writer.write(item)

@@ -18,6 +18,9 @@ from harvester.errors import ConfigError, HarvesterError
 from harvester.formats import FORMATS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Every record read from a file has provenance no citation format can hold: listing it on
+# every run would hide the losses that matter. It stays in --report.
+_REPORT_ONLY_LOSSES = ("provenance", "field_sources")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,10 +123,17 @@ def _print_summary(summary: ConvertSummary, err: TextIO, *, quiet: bool) -> None
     for warning in summary.warnings:
         err.write(f"harvester: warning: {warning.describe()}\n")
     counts = summary.loss_counts()
+    for quiet_field in _REPORT_ONLY_LOSSES:
+        counts.pop(quiet_field, None)
+    affected = sum(
+        1
+        for item in summary.losses
+        if any(loss.field not in _REPORT_ONLY_LOSSES for loss in item.losses)
+    )
     if counts:
         fields = ", ".join(f"{name} ({n})" for name, n in counts.most_common())
         err.write(
-            f"harvester: warning: {summary.to} could not carry, in {len(summary.losses)} "
+            f"harvester: warning: {summary.to} could not carry, in {affected} "
             f"record(s): {fields}; --report FILE lists them\n"
         )
     failed = f", {len(summary.errors)} failed" if summary.errors else ""

@@ -24,6 +24,7 @@ from typing import Any
 
 from harvester.formats import FORMATS, Format, Writer
 from harvester.formats._input import TextInput
+from harvester.model import Record
 
 MIN_PARALLEL_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 19
@@ -200,5 +201,6 @@ class _Counted:
 
     def __iter__(self) -> Iterator[Any]:
         for item in self._items:
-            self.items += 1
+            if isinstance(item, Record) or item.record is not None:
+                self.items += 1
             yield item

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 HEAD_BYTES = 65536
+_WESTERN_GUESSES = frozenset(
+    {
+        "ascii", "latin_1", "iso8859_1", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_9",
+        "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "cp1250",
+        "cp1254", "cp1257", "cp850", "cp437", "mac_roman", "mac_latin2",
+    }
+)  # fmt: skip
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -107,8 +114,11 @@ def detect_encoding(head: bytes) -> tuple[str, int, str | None]:
 
     best = charset_normalizer.from_bytes(head).best()
     encoding = best.encoding if best is not None else "cp1252"
-    if encoding in ("ascii", "latin_1", "iso8859_1"):
-        encoding = "cp1252"  # a superset that also maps 0x80-0x9F to real characters
+    if encoding in _WESTERN_GUESSES:
+        # For short Latin-script text the detector cannot tell Western from Central
+        # European code pages (it guesses cp1250 for French "crème"); Windows-1252 is by
+        # far the commonest of them in bibliographic exports.
+        encoding = "cp1252"
     return encoding, 0, f"not UTF-8: decoded as {encoding} (guessed)"
 
 

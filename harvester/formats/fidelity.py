@@ -29,7 +29,7 @@ FORMATS_IN_TABLE: tuple[str, ...] = ("bibtex", "csl-json", "ris", "jsonl")
 
 # field -> format -> cell.  Keep one row per field; edit a column when a writer changes.
 FIDELITY: dict[str, dict[str, Cell]] = {
-    "id": {"bibtex": _c("entry key"), "csl-json": _c("id"), "ris": _c("ID"), "jsonl": _c("id")},
+    "id": {"bibtex": _c("entry key"), "csl-json": _c("id", "generated (author-year-word key) when the record has none; suffixed on clashes"), "ris": _c("ID"), "jsonl": _c("id")},
     "type": {
         "bibtex": _c("entry type", "CSL types without a BibTeX type become @misc; the CSL type is kept in a `type`-less round trip only for the common types"),
         "csl-json": _c("type"),
@@ -38,7 +38,7 @@ FIDELITY: dict[str, dict[str, Cell]] = {
     },
     "title": {"bibtex": _c("title"), "csl-json": _c("title"), "ris": _c("TI"), "jsonl": _c("title")},
     "title_short": {"bibtex": _c("shorttitle"), "csl-json": _c("title-short"), "ris": _c("ST"), "jsonl": _c("title-short")},
-    "container_title": {"bibtex": _c("journal / booktitle"), "csl-json": _c("container-title"), "ris": _c("T2 (and JO for journals)"), "jsonl": _c("container-title")},
+    "container_title": {"bibtex": _c("journal / booktitle"), "csl-json": _c("container-title"), "ris": _c("T2", "JO is not written: Zotero reads JO as the journal abbreviation"), "jsonl": _c("container-title")},
     "container_title_short": {"bibtex": _c("shortjournal"), "csl-json": _c("container-title-short"), "ris": _c("J2"), "jsonl": _c("container-title-short")},
     "collection_title": {"bibtex": _c("series"), "csl-json": _c("collection-title"), "ris": _c("T3"), "jsonl": _c("collection-title")},
     "collection_number": {"bibtex": _c("number (books) / seriesnumber"), "csl-json": _c("collection-number"), "ris": _c(None, "RIS has no series number tag"), "jsonl": _c("collection-number")},
@@ -63,11 +63,11 @@ FIDELITY: dict[str, dict[str, Cell]] = {
     "language": {"bibtex": _c("langid"), "csl-json": _c("language"), "ris": _c("LA"), "jsonl": _c("language")},
     "abstract": {"bibtex": _c("abstract"), "csl-json": _c("abstract"), "ris": _c("AB"), "jsonl": _c("abstract")},
     "note": {"bibtex": _c("note"), "csl-json": _c("note"), "ris": _c("N1"), "jsonl": _c("note")},
-    "keywords": {"bibtex": _c("keywords", "a keyword containing a comma is split on re-reading"), "csl-json": _c("keyword", "a keyword containing a comma is split on re-reading"), "ris": _c("KW"), "jsonl": _c("keywords")},
+    "keywords": {"bibtex": _c("keywords", "a keyword containing a comma is split on re-reading"), "csl-json": _c("keyword", "a keyword containing a comma is split on re-reading"), "ris": _c("KW", "a keyword containing ';' is split on re-reading"), "jsonl": _c("keywords")},
     "identifiers.doi": {"bibtex": _c("doi"), "csl-json": _c("DOI", "first DOI only"), "ris": _c("DO"), "jsonl": _c("identifiers")},
     "identifiers.issn": {"bibtex": _c("issn"), "csl-json": _c("ISSN"), "ris": _c("SN"), "jsonl": _c("identifiers")},
     "identifiers.isbn": {"bibtex": _c("isbn"), "csl-json": _c("ISBN"), "ris": _c("SN"), "jsonl": _c("identifiers")},
-    "identifiers.pmid": {"bibtex": _c("pmid"), "csl-json": _c("PMID"), "ris": _c(None, "RIS has no PubMed id tag"), "jsonl": _c("identifiers")},
+    "identifiers.pmid": {"bibtex": _c("pmid"), "csl-json": _c("PMID"), "ris": _c("AN", "written as AN  - PMID: <n>; read back only in that form"), "jsonl": _c("identifiers")},
     "identifiers.pmcid": {"bibtex": _c("pmcid"), "csl-json": _c("PMCID"), "ris": _c(None, "RIS has no PMC id tag"), "jsonl": _c("identifiers")},
     "identifiers.url": {"bibtex": _c("url"), "csl-json": _c("URL", "first URL only"), "ris": _c("UR"), "jsonl": _c("identifiers")},
     "identifiers.oclc": {"bibtex": _c("oclc"), "csl-json": _c(None, "CSL has no OCLC variable"), "ris": _c(None, "RIS has no OCLC tag"), "jsonl": _c("identifiers")},
@@ -75,7 +75,7 @@ FIDELITY: dict[str, dict[str, Cell]] = {
     "identifiers.oai": {"bibtex": _c("oai"), "csl-json": _c(None, "CSL has no OAI identifier variable"), "ris": _c(None, "RIS has no OAI identifier tag"), "jsonl": _c("identifiers")},
     "identifiers.arxiv": {"bibtex": _c("eprint (eprinttype arxiv)"), "csl-json": _c(None, "CSL has no arXiv variable"), "ris": _c(None, "RIS has no arXiv tag"), "jsonl": _c("identifiers")},
     "identifiers.kind": {"bibtex": _c(None, "BibTeX cannot say which ISSN is print and which electronic"), "csl-json": _c(None, "CSL cannot say which ISSN is print and which electronic"), "ris": _c(None, "RIS cannot say which ISSN is print and which electronic"), "jsonl": _c("identifiers.kind")},
-    "extra": {"bibtex": _c("fields of `bibtex:` keys", "keys from other formats are dropped"), "csl-json": _c("variables of `csl:` keys", "keys from other formats are dropped"), "ris": _c("tags of `ris:` keys", "keys from other formats are dropped"), "jsonl": _c("extra")},
+    "extra": {"bibtex": _c("fields of `bibtex:` keys", "keys from other formats are dropped"), "csl-json": _c("variables of `csl:` keys; keys CSL has no variable for go in `custom`", "keys from other formats are dropped"), "ris": _c("tags of `ris:` keys", "keys from other formats are dropped"), "jsonl": _c("extra")},
     "provenance": {"bibtex": _c(None, "no place for provenance"), "csl-json": _c(None, "no place for provenance"), "ris": _c(None, "no place for provenance"), "jsonl": _c("provenance")},
     "field_sources": {"bibtex": _c(None, "no place for provenance"), "csl-json": _c(None, "no place for provenance"), "ris": _c(None, "no place for provenance"), "jsonl": _c("field-sources")},
 }  # fmt: skip
