@@ -9,12 +9,19 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from harvester.errors import ConfigError
-from harvester.formats import jsonl
+from harvester.formats import bibtex, catalogue_text, csljson, jsonl, marcxml, mods, oai_dc, ris
 from harvester.formats._base import Format, Loss, ReadResult, Writer
 
 # Sniffing order matters: the most specific signatures first.
 FORMATS: dict[str, Format] = {
     jsonl.FORMAT.name: jsonl.FORMAT,
+    csljson.FORMAT.name: csljson.FORMAT,
+    ris.FORMAT.name: ris.FORMAT,
+    bibtex.FORMAT.name: bibtex.FORMAT,
+    marcxml.FORMAT.name: marcxml.FORMAT,
+    oai_dc.FORMAT.name: oai_dc.FORMAT,
+    mods.FORMAT.name: mods.FORMAT,
+    catalogue_text.FORMAT.name: catalogue_text.FORMAT,
 }
 
 __all__ = ["FORMATS", "Format", "Loss", "ReadResult", "Writer", "find_format"]

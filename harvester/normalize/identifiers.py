@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from operator import mul
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -133,9 +134,13 @@ _ISSN = re.compile(
 _ISSN_SHAPE = re.compile(r"[0-9]{4}-[0-9]{3}[0-9X]")
 
 
+_ISSN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2)
+_ISBN10_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_EAN_WEIGHTS = (1, 3) * 6
+
+
 def _issn_check_digit(seven: str) -> str:
-    total = sum((8 - i) * int(c) for i, c in enumerate(seven))
-    check = -total % 11
+    check = -sum(map(mul, _ISSN_WEIGHTS, map(int, seven))) % 11
     return "X" if check == 10 else str(check)
 
 
@@ -210,13 +215,12 @@ _ISBN_STRIP = str.maketrans("", "", "- ")
 
 
 def _isbn10_check(nine: str) -> str:
-    check = -sum((10 - i) * int(c) for i, c in enumerate(nine)) % 11
+    check = -sum(map(mul, _ISBN10_WEIGHTS, map(int, nine))) % 11
     return "X" if check == 10 else str(check)
 
 
 def _ean_check(twelve: str) -> str:
-    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(twelve))
-    return str(-total % 10)
+    return str(-sum(map(mul, _EAN_WEIGHTS, map(int, twelve))) % 10)
 
 
 def format_isbn(value: str) -> str:
@@ -389,7 +393,15 @@ def normalize_identifier(scheme: str, value: str) -> tuple[str, bool | None]:
         issn = f"{found.group(1)}-{found.group(2).upper()}"
         return issn, check_issn(issn)
     if scheme == "isbn":
-        compact = format_isbn(value)
+        if (
+            len(value) in (10, 13)
+            and value.isascii()
+            and value[:-1].isdigit()
+            and (value[-1].isdigit() or (len(value) == 10 and value[-1] in "Xx"))
+        ):
+            compact = value.upper()  # already compact: skip the search
+        else:
+            compact = format_isbn(value)
         return compact, check_isbn(compact)
     if scheme == "pmid":
         pmid = parse_pmid(value)

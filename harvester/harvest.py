@@ -1,0 +1,345 @@
+"""Harvest an OAI-PMH list into the store, page by page, resumably.
+
+Each page is mapped into records and committed with the checkpoint in one transaction
+(:meth:`Store.commit_page`), so a rerun after a crash resumes at the next page. A rerun
+after a complete harvest is incremental: ``from`` is the highest datestamp stored,
+inclusive (a one-granule overlap: records stamped in that same second or day come again
+and are deduplicated by content hash).
+
+An expired resumption token (``badResumptionToken``) restarts the list with ``from`` at
+the last checkpointed datestamp when the server has sent datestamps in order so far, and
+from the harvest's own ``from`` otherwise (a restart from a datestamp is only lossless
+when nothing older can still come). Upserts are idempotent, so the records fetched a
+second time change nothing and are not duplicated.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from harvester.errors import ConfigError, HarvesterError, ParseError
+from harvester.formats import marcxml, mods, oai_dc
+from harvester.model import Provenance, Record
+from harvester.oai.client import OAIClient, OAIRecord, Page, format_datestamp
+from harvester.oai.errors import BadResumptionToken
+from harvester.store import Change, Checkpoint, Item, Quarantined, Store
+from harvester.xml import Element
+
+Mapper = Callable[..., Record]
+
+MAPPERS: dict[str, Mapper] = {
+    "oai_dc": oai_dc.from_element,
+    "marc21": marcxml.from_element,
+    "marcxml": marcxml.from_element,
+    "MARC21": marcxml.from_element,
+    "MARCXML": marcxml.from_element,
+    "mods": mods.from_element,
+}
+"""Metadata prefix -> mapper from the ``<metadata>`` child element to a Record."""
+
+MAX_TOKEN_RESTARTS = 3
+
+
+@dataclass
+class HarvestSummary:
+    """What a harvest or refresh did, for people and for cron jobs (``to_dict``)."""
+
+    added: int = 0
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    deleted: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    pages: int = 0
+    repaired_characters: int = 0
+    token_restarts: int = 0
+    resumed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    endpoints: list[str] = field(default_factory=list)
+
+    def record(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.kind == "added":
+                self.added += 1
+            elif change.kind == "changed":
+                self.changed[change.source_id] = change.fields
+            elif change.kind == "deleted":
+                self.deleted += 1
+            else:
+                self.unchanged += 1
+
+    def merge(self, other: HarvestSummary) -> None:
+        self.added += other.added
+        self.changed.update(other.changed)
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+        self.quarantined += other.quarantined
+        self.failed += other.failed
+        self.pages += other.pages
+        self.repaired_characters += other.repaired_characters
+        self.token_restarts += other.token_restarts
+        self.resumed.extend(other.resumed)
+        self.errors.extend(other.errors)
+        self.endpoints.extend(other.endpoints)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all well; 1 partial (something quarantined or failed); 2 nothing could run."""
+        if self.failed and self.failed >= len(self.endpoints):
+            return 2
+        return 1 if self.failed or self.quarantined else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "changed": len(self.changed),
+            "changed_fields": self.changed,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "quarantined": self.quarantined,
+            "failed": self.failed,
+            "pages": self.pages,
+            "repaired_characters": self.repaired_characters,
+            "token_restarts": self.token_restarts,
+            "resumed": self.resumed,
+            "endpoints": self.endpoints,
+            "errors": self.errors,
+        }
+
+    def describe(self) -> str:
+        return (
+            f"{self.added} added, {len(self.changed)} changed, {self.deleted} deleted, "
+            f"{self.unchanged} unchanged, {self.quarantined} quarantined, {self.failed} failed"
+        )
+
+
+ProgressCallback = Callable[[Checkpoint, Page], None]
+
+
+def _map(
+    oai: OAIRecord, mapper: Mapper, endpoint: str, prefix: str, fetched: datetime
+) -> Item | Quarantined:
+    header = oai.header
+    if not header.identifier:
+        return Quarantined(None, "record header without an identifier", oai.raw)
+    if header.deleted:
+        return Item(header.identifier, None, oai.raw, prefix, header.datestamp, header.set_specs)
+    metadata: Element | None = oai.metadata
+    if metadata is None:
+        return Quarantined(header.identifier, "record without metadata", oai.raw)
+    try:
+        record = mapper(metadata, source_id=header.identifier)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "record"
+        return Quarantined(header.identifier, f"invalid record: {where}: {first['msg']}", oai.raw)
+    except (ValueError, ParseError) as exc:
+        return Quarantined(header.identifier, f"invalid record: {exc}", oai.raw)
+    record.provenance.append(
+        Provenance(
+            source=endpoint,
+            source_id=header.identifier,
+            url=endpoint,
+            fetched_at=fetched,
+            raw_format=prefix,
+        )
+    )
+    return Item(header.identifier, record, oai.raw, prefix, header.datestamp, header.set_specs)
+
+
+def _pages(
+    client: OAIClient, cp: Checkpoint, from_: str | None, token: str | None
+) -> Iterator[Page]:
+    params = {"metadataPrefix": cp.prefix}
+    if (from_ or cp.harvest_until) and cp.granularity is None:
+        cp.granularity = client.identify().granularity
+    if from_:
+        params["from"] = format_datestamp(from_, cp.granularity or "YYYY-MM-DD")
+    if cp.harvest_until:
+        params["until"] = format_datestamp(cp.harvest_until, cp.granularity or "YYYY-MM-DD")
+    if cp.set_spec:
+        params["set"] = cp.set_spec
+    return client.pages("ListRecords", params, resumption_token=token)
+
+
+_DONE = object()
+
+
+def prefetch(pages: Iterator[Page]) -> Generator[Page, None, None]:
+    """Fetch the next page in a thread while the caller maps and stores this one.
+
+    Network waits overlap with the work; at most one page waits in the queue, so
+    memory stays at two pages. Exceptions (a protocol error for the next page) are
+    raised in order, after the pages before them were yielded.
+    """
+    slot: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    ahead = threading.Semaphore(1)  # one page fetched ahead, no more
+
+    def produce() -> None:
+        try:
+            while True:
+                ahead.acquire()
+                if stop.is_set():  # checked before each request: none after a stop
+                    return
+                page = next(pages, None)
+                slot.put(_DONE if page is None else page)
+                if page is None:
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            slot.put(exc)
+
+    worker = threading.Thread(target=produce, name="oai-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slot.get()
+            ahead.release()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        ahead.release()  # wake a producer waiting for its turn, so it sees the stop
+        worker.join(timeout=60)
+
+
+def harvest(
+    store: Store,
+    client: OAIClient,
+    *,
+    prefix: str = "oai_dc",
+    set_: str | None = None,
+    from_: str | None = None,
+    until: str | None = None,
+    restart: bool = False,
+    progress: ProgressCallback | None = None,
+) -> HarvestSummary:
+    """Harvest ``client``'s repository into ``store``; resume or go incremental as needed.
+
+    Raises:
+        ConfigError: ``prefix`` has no mapping.
+        HarvesterError: the harvest failed (HTTP after retries, protocol error); what
+            was committed stays, and the checkpoint lets a rerun resume.
+    """
+    mapper = MAPPERS.get(prefix)
+    if mapper is None:
+        raise ConfigError(
+            f"no mapping for metadata prefix {prefix!r} (known: {', '.join(MAPPERS)})"
+        )
+    endpoint = client.base_url
+    summary = HarvestSummary(endpoints=[endpoint])
+    set_spec = set_ or ""
+    cp = store.checkpoint(endpoint, prefix, set_spec)
+    token: str | None = None
+    start_from = from_
+    if cp is None or restart:
+        cp = Checkpoint(endpoint, prefix, set_spec, harvest_from=from_, harvest_until=until)
+        cp.started_at = datetime.now(UTC).isoformat()
+        store.save_checkpoint(cp)  # registered at once: refresh and status know it
+    elif cp.status == "running":
+        token = cp.token
+        start_from = cp.harvest_from
+        summary.resumed.append(endpoint)
+    else:
+        # Incremental: from the highest datestamp stored, inclusive (one-granule overlap).
+        start_from = from_ or cp.last_datestamp or cp.harvest_from
+        cp = Checkpoint(
+            endpoint,
+            prefix,
+            set_spec,
+            harvest_from=start_from,
+            harvest_until=until,
+            last_datestamp=cp.last_datestamp,
+            granularity=cp.granularity,
+            started_at=datetime.now(UTC).isoformat(),
+        )
+    if cp.granularity is None and (start_from or until):
+        cp.granularity = client.identify().granularity
+    client.granularity = cp.granularity or client.granularity
+    repaired_before = client.repaired
+    previous_token = token
+    pages = prefetch(_pages(client, cp, start_from, token))
+    try:
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                break
+            except BadResumptionToken:
+                if summary.token_restarts >= MAX_TOKEN_RESTARTS:
+                    raise
+                summary.token_restarts += 1
+                restart_from = (
+                    cp.last_datestamp if cp.ordered and cp.last_datestamp else cp.harvest_from
+                )
+                previous_token = None
+                pages = prefetch(_pages(client, cp, restart_from, None))
+                continue
+            fetched = datetime.now(UTC)
+            items: list[Item] = []
+            bad: list[Quarantined] = []
+            for oai in page.items:
+                mapped = _map(oai, mapper, endpoint, prefix, fetched)
+                if isinstance(mapped, Item):
+                    items.append(mapped)
+                else:
+                    bad.append(mapped)
+                stamp = oai.header.datestamp
+                if stamp:
+                    if cp.last_datestamp and stamp < cp.last_datestamp:
+                        cp.ordered = False
+                    if not cp.last_datestamp or stamp > cp.last_datestamp:
+                        cp.last_datestamp = stamp
+            bad.extend(
+                Quarantined(b.identifier, f"not well-formed XML: {b.reason}", b.raw)
+                for b in page.broken
+            )
+            next_token = page.token
+            final = next_token is None or not next_token.value or next_token.value == previous_token
+            cp.token = None if final or next_token is None else next_token.value
+            cp.token_expiry = None if final or next_token is None else next_token.expiration_date
+            cp.cursor = next_token.cursor if next_token is not None else None
+            cp.complete_list_size = (
+                next_token.complete_list_size if next_token is not None else None
+            )
+            cp.status = "complete" if final else "running"
+            cp.pages += 1
+            cp.records += len(items)
+            changes = store.commit_page(endpoint, items, bad, cp)
+            summary.record(changes)
+            summary.quarantined += len(bad)
+            summary.pages += 1
+            previous_token = next_token.value if next_token is not None else None
+            if progress is not None:
+                progress(cp, page)
+    finally:
+        pages.close()  # stops the prefetch thread on any exit
+    if cp.status != "complete":
+        # An empty list (noRecordsMatch) or a first page that ended the list.
+        cp.status = "complete"
+        cp.token = None
+        store.save_checkpoint(cp)
+    summary.repaired_characters = client.repaired - repaired_before
+    return summary
+
+
+def harvest_safely(store: Store, client: OAIClient, **options: Any) -> HarvestSummary:
+    """:func:`harvest`, with a failure reported in the summary instead of raised."""
+    try:
+        return harvest(store, client, **options)
+    except ConfigError:
+        raise
+    except HarvesterError as exc:
+        summary = HarvestSummary(endpoints=[client.base_url], failed=1)
+        summary.errors.append(f"{client.base_url}: {exc}")
+        return summary
