@@ -77,6 +77,8 @@ def plan(opened: TextInput, in_fmt: Format, writer: Writer, jobs: int | None) ->
     size = path.stat().st_size
     if size < MIN_PARALLEL_BYTES:
         return None
+    if in_fmt.name == "csl-json" and not _one_item_per_line(opened.head):
+        return None
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if in_fmt.name == "bibtex" and _BIBTEX_CROSS_ENTRY.search(m):
             return None
@@ -174,22 +176,44 @@ def _convert_chunk(chunk: Chunk) -> ChunkResult:
     text = data.decode(chunk.encoding, errors="harvester-cp1252")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    newlines = text.count("\n")
+    if chunk.in_format == "csl-json":
+        text = _as_json_array(text, first=chunk.first, last=chunk.last)
     in_fmt = FORMATS[chunk.in_format]
     writer_cls = FORMATS[chunk.out_format].writer
     assert in_fmt.read is not None and writer_cls is not None
     buffer = io.StringIO()
     writer = writer_cls(buffer, **chunk.options)  # no open()/close(): the parent frames
+    writer.fragment_mode = True
     summary = api.ConvertSummary(to=chunk.out_format)
     counted = _Counted(api.stamp(in_fmt, in_fmt.read(io.StringIO(text), chunk.name), chunk.name))
     api.convert_items(counted, writer, summary, chunk.name)
     return ChunkResult(
         text=buffer.getvalue(),
         count=writer.count,
-        newlines=text.count("\n"),
+        newlines=newlines,
         items=counted.items,
         summary=summary,
         state=writer.fragment_state(),
     )
+
+
+def _one_item_per_line(head: str) -> bool:
+    """True when a CSL-JSON array has each item on a line of its own (as we write it)."""
+    lines = head.split("\n")[:-1]  # the last line of the head may be cut short
+    opening = lines[0].strip() == "[" or lines[0].startswith("[{") if lines else False
+    if len(lines) < 3 or not opening:
+        return False
+    return all(line.startswith("{") and line.rstrip().endswith(("}", "},")) for line in lines[1:-1])
+
+
+def _as_json_array(text: str, *, first: bool, last: bool) -> str:
+    """Turn a run of whole array items into an array of its own (same line numbers)."""
+    if not first:
+        text = "[" + text
+    if not last:
+        text = text.rstrip().removesuffix(",") + "]"
+    return text
 
 
 class _Counted:

@@ -69,3 +69,13 @@ def test_the_file_is_really_split(big_jsonl: Path) -> None:
         opened.close()
     assert plan is not None and len(plan.chunks) >= 3
     assert plan.chunks[0].start == 0 and plan.chunks[-1].end == big_jsonl.stat().st_size
+
+
+def test_csl_json_input_is_split_too(big_jsonl: Path, tmp_path: Path) -> None:
+    csl = tmp_path / "big.json"
+    text, _summary = _run(big_jsonl, "csl-json", 1)
+    csl.write_text(text, encoding="utf-8")
+    one_text, one = _run(csl, "ris", 1)
+    two_text, two = _run(csl, "ris", 2)
+    assert two_text == one_text
+    assert (two.read, two.errors) == (one.read, []) and one.read == 4000

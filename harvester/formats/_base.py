@@ -49,6 +49,8 @@ class Writer(ABC):
         self.stream = stream
         self.options = options
         self.count = 0
+        self.fragment_mode = False
+        """True in a parallel worker: the writer renders a chunk for the parent to join."""
 
     def open(self) -> None:  # noqa: B027 - most formats have no header
         """Write whatever comes before the first record."""

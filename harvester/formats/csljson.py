@@ -909,19 +909,18 @@ class CslJsonWriter(Writer):
 
     format_name = NAME
 
+    item_separator = ","
+
     def __init__(self, stream: TextIO, **options: Any) -> None:
         super().__init__(stream, **options)
         self._ids: set[str] = set()
         self._clashes: dict[str, int] = {}
-        self._opened = False
+        self._written: list[tuple[str, str]] = []
 
     def open(self) -> None:
         self.stream.write("[")
-        self._opened = True
 
     def write(self, record: Record) -> list[Loss]:
-        if not self._opened:
-            self.open()
         losses = table_losses(record, NAME)
         item = self._item(record, losses)
         try:
@@ -936,13 +935,41 @@ class CslJsonWriter(Writer):
         return losses
 
     def close(self) -> None:
-        if not self._opened:
-            self.open()
         self.stream.write("\n]\n")
         self.stream.flush()
 
+    def fragment_state(self) -> object:
+        return self._written
+
+    def absorb(self, text: str, state: object) -> str:
+        """Give a worker's items the ids a one-process run would have given them.
+
+        Each item is one line starting with its id (``{"id":...``), so renaming is a
+        prefix swap per line.
+        """
+        assert isinstance(state, list)
+        lines = text.split("\n")
+        for number, (base, worker_id) in enumerate(state, start=1):
+            final = self._assign(base)
+            if final != worker_id:
+                old = '{"id":' + to_json(worker_id).decode("utf-8")
+                new = '{"id":' + to_json(final).decode("utf-8")
+                assert lines[number].startswith(old)
+                lines[number] = new + lines[number][len(old) :]
+        return "\n".join(lines)
+
     def _unique_id(self, record: Record, losses: list[Loss]) -> str:
         base = record.id if record.id is not None else citation_key(record)
+        ident = self._assign(base)
+        if ident != base and record.id is not None:
+            losses.append(
+                Loss("id", f"id {record.id!r} was already used: written as {ident!r}", "changed")
+            )
+        if self.fragment_mode:
+            self._written.append((base, ident))
+        return ident
+
+    def _assign(self, base: str) -> str:
         ident = base
         if ident in self._ids:
             # Start where the last clash on this base stopped: linear, not quadratic,
@@ -952,10 +979,6 @@ class CslJsonWriter(Writer):
                 ident = base + _suffix(n)
                 n += 1
             self._clashes[base] = n
-        if ident != base and record.id is not None:
-            losses.append(
-                Loss("id", f"id {record.id!r} was already used: written as {ident!r}", "changed")
-            )
         self._ids.add(ident)
         return ident
 
@@ -1149,4 +1172,7 @@ FORMAT = Format(
     writer=CslJsonWriter,
     sniff=sniff,
     aliases=("csl", "csljson", "citeproc-json", "json"),
+    # One item per line (as we write it) makes a line starting "{" an item start; the
+    # parallel planner checks the layout before it trusts this.
+    record_start=rb"\{",
 )
