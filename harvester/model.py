@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +50,24 @@ def _hyphenate(name: str) -> str:
     return name.replace("_", "-")
 
 
+_NAME_PARTS = (
+    "family", "given", "dropping_particle", "non_dropping_particle",
+    "dropping-particle", "non-dropping-particle",
+)  # fmt: skip
+_NAME_CORE = ("family", "given")
+
+
+def _is_clean(value: str) -> bool:
+    """Cheap test for text ``clean_text`` would return unchanged (the common case)."""
+    return (
+        value.isprintable()
+        and value[0] != " "
+        and value[-1] != " "
+        and "  " not in value
+        and (value.isascii() or unicodedata.is_normalized("NFC", value))
+    )
+
+
 class Name(BaseModel):
     """A personal name in parts, or a ``literal`` for organisations; never both."""
 
@@ -66,21 +85,25 @@ class Name(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _clean(cls, data: Any) -> Any:
-        # One pass over the parts instead of a validator call per field: names are many.
-        if isinstance(data, dict):
-            return {k: clean_optional(v) for k, v in data.items() if v is not None}
-        return data
-
-    @model_validator(mode="after")
-    def _literal_or_parts(self) -> Name:
-        has_parts = any(
-            (self.family, self.given, self.dropping_particle, self.non_dropping_particle)
-        )
-        if self.literal is not None and has_parts:
+        # One pass over the parts instead of a validator per field (names are the most
+        # numerous objects), with a fast path for text that is already clean.
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, str] = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            if not (type(value) is str and value and _is_clean(value)):
+                value = clean_optional(value)
+                if value is None:
+                    continue
+            out[key] = value
+        has_parts = any(out.get(k) for k in _NAME_PARTS)
+        if "literal" in out and has_parts:
             raise ValueError("a name is either a literal or parts, never both")
-        if self.literal is None and not (self.family or self.given):
+        if "literal" not in out and not any(out.get(k) for k in _NAME_CORE):
             raise ValueError("a name needs a family or given name, or a literal")
-        return self
+        return out
 
     def display(self) -> str:
         """``Given von Family, Suffix`` for messages and sorting keys."""

@@ -23,11 +23,14 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     are removed, every line separator becomes a space (or, with ``multiline``, one
     ``\\n`` between paragraphs), runs of spaces collapse, and the result is NFC.
     """
-    if value.isascii() and value.isprintable():
-        # Fast path for the common case: only spaces to collapse.
+    if value.isprintable():
+        # Fast path for the common case: no controls, separators or odd spaces (all
+        # non-printable), so at most runs of spaces to collapse and NFC to apply.
         if "  " in value or value[:1] == " " or value[-1:] == " ":
-            return _SPACES.sub(" ", value).strip()
-        return value
+            value = _SPACES.sub(" ", value).strip()
+        if value.isascii() or unicodedata.is_normalized("NFC", value):
+            return value
+        return unicodedata.normalize("NFC", value)
     if _SURROGATE.search(value):
         value = _SURROGATE.sub("\ufffd", value)
     value = _CONTROL.sub("", value)
