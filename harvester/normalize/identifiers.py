@@ -24,11 +24,15 @@ if TYPE_CHECKING:  # model.py imports this module; the runtime import is deferre
 
 # --- DOI ---------------------------------------------------------------------------------
 #
-# DOI names are case-insensitive (DOI Handbook 2.4: "DOI names are case insensitive",
-# https://www.doi.org/doi-handbook/HTML/case-sensitivity.html): "10.3892/ETM.2017.4687"
-# and "10.3892/etm.2017.4687" are the same name. We store them lower-cased so that the
-# record model, deduplication and the store can compare DOIs with plain string equality;
-# resolvers accept either case, so nothing is lost.
+# DOI names are case-insensitive for ASCII letters (DOI Handbook, https://doi.org/10.1000/182,
+# chapter 2 "Numbering": "DOI names are case insensitive, using ASCII case folding for
+# comparison of text"; names differing only in the case of non-ASCII letters may be
+# different names). "10.3892/ETM.2017.4687" and "10.3892/etm.2017.4687" are the same
+# name, so we store DOIs with ASCII letters lower-cased: the record model, deduplication
+# and the store can then compare them with plain string equality, and resolvers accept
+# either case. Non-ASCII letters are left as they are, since folding them could merge
+# two different names.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # A registrant code may have dotted sub-elements ("10.1000.10/abc"); the separator may
 # come percent-encoded ("10.1002%2Fjor...") when the DOI was copied out of a URL.
@@ -52,13 +56,24 @@ def _trim_doi(doi: str) -> str:
     "see 10.1000/xyz." and "(doi:10.1000/xyz)" lose the dot and the parenthesis, while
     "10.1002/(SICI)1097-4636(199706)35:4<489::AID-JBM9>3.0.CO;2-E" stays whole.
     """
-    while doi:
-        last = doi[-1]
-        if last in _TRAILING or (last in _CLOSERS and doi.count(last) > doi.count(_CLOSERS[last])):
-            doi = doi[:-1]
-        else:
+    end = len(doi)
+    counts: dict[str, int] = {}  # bracket counts, computed once: values can be huge
+    while end:
+        last = doi[end - 1]
+        if last in _TRAILING:
+            end -= 1
+            continue
+        opener = _CLOSERS.get(last)
+        if opener is None:
             break
-    return doi
+        if last not in counts:
+            counts[last] = doi.count(last, 0, end)
+            counts[opener] = doi.count(opener, 0, end)
+        if counts[last] <= counts[opener]:
+            break
+        counts[last] -= 1
+        end -= 1
+    return doi[:end]
 
 
 def _finish_doi(doi: str, from_url: bool) -> str | None:
@@ -80,7 +95,7 @@ def _finish_doi(doi: str, from_url: bool) -> str | None:
     _prefix, slash, suffix = doi.partition("/")
     if not slash or not suffix:
         return None
-    return doi.lower()
+    return doi.translate(_ASCII_LOWER)
 
 
 def _doi_from_url(url: str) -> str | None:
@@ -103,7 +118,7 @@ def _doi_from_url(url: str) -> str | None:
 
 
 def parse_doi(text: str) -> str | None:
-    """Return the bare, lower-cased DOI in ``text``, or None.
+    """Return the bare DOI in ``text``, ASCII letters lower-cased, or None.
 
     Accepts bare DOIs, ``doi:``/``DOI:``/``info:doi/``/``urn:doi:`` prefixes, resolver
     URLs (``https://doi.org/``, ``http://dx.doi.org/``, ``hdl.handle.net``), publisher
@@ -494,6 +509,14 @@ def classify_identifier(text: str) -> Identifier | None:
         return _identifier("oclc", oclc) if oclc else None
     if _ARXIV_NEW.fullmatch(value) or _ARXIV_OLD.fullmatch(value):
         return _identifier("arxiv", value)
+    base, paren, _ = value.partition("(")
+    if paren and base.strip():
+        # "0-306-40615-2 (pbk.)", "1792-0981 (Print)": classify the number, keep the kind.
+        found = _classify_number(base.strip())
+        if found is not None and found.scheme == "issn":
+            issns = parse_issns(value)
+            return issns[0] if issns else found
+        return found
     return _classify_number(value)
 
 

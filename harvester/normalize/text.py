@@ -9,9 +9,9 @@ import unicodedata
 _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 # C0/C1 controls that carry no text (tab and line breaks are handled separately),
 # the BOM / zero-width no-break space, and noncharacters that some exporters leak.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufeff\ufffe\uffff]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ufeff\ufffe\uffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _BREAKS = re.compile(f"[{_LINE_BREAKS}]+")
 _BREAK_RUNS = re.compile(r"[ ]*\n[ \n]*")
 
