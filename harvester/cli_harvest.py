@@ -281,7 +281,9 @@ def run_status(args: argparse.Namespace) -> int:
             counts = store.counts(cp.endpoint)
             where = f" set={cp.set_spec}" if cp.set_spec else ""
             out.write(f"{cp.endpoint} prefix={cp.prefix}{where}\n")
-            out.write(f"  status: {cp.status}, {cp.pages} page(s), {cp.records} record(s)\n")
+            out.write(
+                f"  status: {cp.status} (last run: {cp.pages} page(s), {cp.records} record(s))\n"
+            )
             if cp.token:
                 expiry = f", expires {cp.token_expiry}" if cp.token_expiry else ""
                 out.write(f"  resumption token: {cp.token}{expiry}\n")
@@ -328,6 +330,11 @@ def run_export(args: argparse.Namespace) -> int:
         if args.output:
             atomic_write(args.output, emit)
         else:
-            emit(sys.stdout)
+            try:
+                emit(sys.stdout)
+            except BrokenPipeError:
+                # The reader (head, a pager) stopped early: not an error of ours.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
         sys.stderr.write(f"harvester: {count} record(s) exported as {fmt.name}\n")
     return 0

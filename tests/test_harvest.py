@@ -384,7 +384,7 @@ def test_cli_refresh_export_status(
     assert main(["status", "--store", store]) == 0
     text = capsys.readouterr().out
     assert url(httpserver) in text
-    assert "status: complete" in text
+    assert "status: complete (last run:" in text
     assert "244 record(s), 6 deleted, 0 quarantined" in text
 
 

@@ -440,3 +440,36 @@ def test_an_html_404_is_a_fetch_error_with_its_status(
     with pytest.raises(FetchError) as caught:
         client.identify()
     assert caught.value.status == 404
+
+
+MARC_PAGE = """<?xml version="1.0" encoding="UTF-8"?>
+<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2026-01-01</responseDate>
+<ListRecords>{records}<resumptionToken cursor="0">page-2</resumptionToken>
+</ListRecords></OAI-PMH>"""
+
+
+def _marc_record(n: int, title: str, close: bool = True) -> str:
+    end = "</record>" if close else ""
+    return (
+        f"<record><header><identifier>oai:m:{n}</identifier><datestamp>2026-01-0{n}</datestamp>"
+        '</header><metadata><record xmlns="http://www.loc.gov/MARC21/slim">'
+        "<leader>00000nam a2200000 a 4500</leader>"
+        f'<datafield tag="245" ind1="0" ind2="0"><subfield code="a">{title}</subfield>'
+        f"</datafield></record></metadata>{end}"
+    )
+
+
+@pytest.mark.parametrize("close_broken", [True, False], ids=["bad-inside", "record-unclosed"])
+def test_broken_marc_page_quarantines_only_what_is_broken(
+    httpserver: HTTPServer, client: OAIClient, close_broken: bool
+) -> None:
+    records = [_marc_record(1, "One"), _marc_record(2, "Two <b>bold", close_broken)]
+    if close_broken:
+        records.append(_marc_record(3, "Three"))
+    body = MARC_PAGE.format(records="".join(records))
+    httpserver.expect_request("/oai").respond_with_data(body, content_type="text/xml")
+    page = next(client.pages("ListRecords", {"metadataPrefix": "marc21"}))
+    kept = [r.header.identifier for r in page.items]
+    assert kept == (["oai:m:1", "oai:m:3"] if close_broken else ["oai:m:1"])
+    assert [b.identifier for b in page.broken] == ["oai:m:2"]
+    assert page.token is not None and page.token.value == "page-2"

@@ -176,8 +176,37 @@ def _record(element: Element) -> OAIRecord:
     return OAIRecord(header=header, metadata=metadata, raw=raw)
 
 
-_RECORD_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?record[\s>]")
-_RECORD_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?record\s*>")
+_LIST_END = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?resumptionToken[\s>/]|</(?:[A-Za-z_][\w.-]*:)?ListRecords\s*>"
+)
+_RECORD_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?record(?=[\s>/])")
+
+
+def _record_spans(body: bytes) -> Iterator[tuple[int, int]]:
+    """Byte spans of the top-level ``<record>`` elements of a page, by tag nesting.
+
+    Counting depth keeps a MARCXML ``<record>`` inside an OAI ``<record>`` in one span;
+    a record whose own tag is never closed swallows the rest (kept raw, not lost).
+    """
+    depth = 0
+    start = -1
+    for match in _RECORD_TAG.finditer(body):
+        if match.group(1):
+            depth -= 1
+            if depth == 0 and start >= 0:
+                yield start, body.find(b">", match.end()) + 1
+                start = -1
+            depth = max(depth, 0)
+        else:
+            if depth == 0:
+                start = match.start()
+            depth += 1
+    if start >= 0:
+        # Never swallow the resumption token: the list must go on after a broken page.
+        end = _LIST_END.search(body, start)
+        yield start, end.start() if end is not None else len(body)
+
+
 _ROOT_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?OAI-PMH[\s>][^>]*>", re.S)
 _ROOT_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?OAI-PMH\s*>\s*$")
 _TOKEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?resumptionToken[^>]*?(?:/>|>.*?</[^>]*>)", re.S)
@@ -327,16 +356,8 @@ class OAIClient:
         closing = b"</" + opening[1:].split(None, 1)[0].rstrip(b">") + b">"
         page = Page(items=[], token=None, url=response.url, repaired=repair.repaired)
         position = 0
-        while True:
-            start = _RECORD_OPEN.search(body, position)
-            if start is None:
-                break
-            end = _RECORD_CLOSE.search(body, start.end())
-            stop = end.end() if end is not None else len(body)
-            following = _RECORD_OPEN.search(body, start.end())
-            if following is not None and following.start() < stop:
-                stop = following.start()  # an unclosed record: cut at the next one
-            chunk = body[start.start() : stop]
+        for start, stop in _record_spans(body):
+            chunk = body[start:stop]
             position = stop
             try:
                 wrapped = parse(opening + b"<ListRecords>" + chunk + b"</ListRecords>" + closing)
