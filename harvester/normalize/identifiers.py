@@ -340,7 +340,7 @@ def parse_url(text: str) -> str | None:
         rest = value[8:]
     else:
         return None
-    if not rest or rest[0] in "/?#" or any(c.isspace() for c in value):
+    if not rest or rest[0] in "/?#" or len(value.split(maxsplit=1)) != 1:
         return None
     return value
 
