@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import rispy
 from conftest import CORPUS, FIXTURES, corpus_files
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from roundtrip import carried_view
 from strategies import LINE_BREAKS, hostile_text, huge_text, records
@@ -587,26 +587,6 @@ def _as_list(value: Any) -> list[str]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _vancouver_lookalike(name: Name) -> bool:
-    """``van A``: a particle and a family name of one to three capitals, no given name.
-
-    names.parse_name reads that text as Vancouver "Family INITIALS" (family "van",
-    given "A."), so format_name_inverted's promise does not hold for it (reported to the
-    names module's owner); RIS itself has no other way to write the name.
-    """
-    family = name.family or ""
-    return (
-        name.given is None
-        and name.non_dropping_particle is not None
-        and family.isupper()
-        and len(family) <= 3
-    )
-
-
-def names_gap(record: Record) -> bool:
-    return any(_vancouver_lookalike(n) for n in (*record.author, *record.editor))
-
-
 def check_with_rispy(text: str, written: list[Record]) -> None:
     parsed = rispy.loads(text, enforce_list_tags=False, list_tags=["AU", "ED", "KW", "SN", "UR"])
     assert len(parsed) == len(written)
@@ -615,7 +595,7 @@ def check_with_rispy(text: str, written: list[Record]) -> None:
         wanted = [f"{n.literal}," if n.literal else format_name_inverted(n) for n in rec.author]
         assert _as_list(entry.get("authors")) == wanted + rec.extra.get("ris:AU", [])
         for name, text_form in zip(rec.author, wanted, strict=True):
-            if name.literal is None and not _vancouver_lookalike(name):
+            if name.literal is None:
                 assert parse_name(text_form) == name
         # Values kept in ``extra`` under the same tag come after the mapped ones.
         assert _as_list(entry.get("doi")) == ids(rec, "doi") + rec.extra.get("ris:DO", [])
@@ -669,7 +649,6 @@ def expected_after(record: Record, losses: list[Loss]) -> dict[str, Any]:
 @given(records())
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_round_trip_keeps_what_ris_carries(record: Record) -> None:
-    assume(not names_gap(record))  # see _vancouver_lookalike: a names.py gap, not RIS's
     out, losses = dump(record)
     (back,) = read_text(out)
     assert isinstance(back, Record)
@@ -679,7 +658,6 @@ def test_round_trip_keeps_what_ris_carries(record: Record) -> None:
 @given(records(text=hostile_text()))
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_hostile_values_stay_one_record(record: Record) -> None:
-    assume(not names_gap(record))  # see _vancouver_lookalike: a names.py gap, not RIS's
     out, losses = dump(record)
     lines = out.split("\n")[:-1]
     assert len(out.splitlines()) == len(lines)  # no separator but our own newlines
@@ -697,7 +675,6 @@ def test_hostile_values_stay_one_record(record: Record) -> None:
 @given(records(), huge_text())
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_one_megabyte_values(record: Record, huge: str) -> None:
-    assume(not names_gap(record))  # see _vancouver_lookalike: a names.py gap, not RIS's
     record = Record.model_validate({**record.model_dump(), "title": huge, "abstract": huge})
     out, losses = dump(record)
     (parsed,) = rispy.loads(out, enforce_list_tags=False)

@@ -8,6 +8,7 @@ import timeit
 from typing import Any
 
 import pytest
+import yaml  # PyYAML comes with pybtex, a test dependency
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -245,14 +246,47 @@ def test_corpus_biblatex_dates_parse() -> None:
         assert date is not None and date.parts, value
 
 
+@pytest.mark.corpus
+def test_dates_agree_with_pandoc_biblatex_tests() -> None:
+    """Pandoc writes ``issued`` as EDTF; our EDTF for the same ``date`` field matches it.
+
+    One known difference: an open range ("1999-10-14/") keeps only its start, as the
+    record model (like CSL-JSON's date-parts) has no way to say "open".
+    """
+    checked = 0
+    for path in corpus_files("pandoc/test/command/biblatex-*.md"):
+        text = path.read_text(encoding="utf-8")
+        if "% pandoc -f biblatex" not in text or "^D" not in text:
+            continue
+        bib, _, out = text.partition("^D")
+        match = re.search(r"^---\n(.*?)^(?:---|\.\.\.)\n", out, re.S | re.M)
+        if match is None:
+            continue
+        refs = {r["id"]: r for r in yaml.safe_load(match.group(1)).get("references", [])}
+        for entry in re.finditer(r"@\w+\{([^,\s]+),", bib):
+            end = bib.find("\n@", entry.end())
+            body = bib[entry.end() : end if end > 0 else len(bib)]
+            field = re.search(r"^\s*date\s*=\s*\{?([^{},\n]*)\}?,?\s*$", body, re.M | re.I)
+            ref = refs.get(entry.group(1), {})
+            if field is None or "issued" not in ref:
+                continue
+            date = parse_date(field.group(1))
+            assert date is not None
+            expected = str(ref["issued"])
+            assert format_edtf(date) == expected.rstrip("/"), (path.name, field.group(1))
+            checked += 1
+    assert checked >= 100
+
+
 def test_parse_date_is_fast() -> None:
     parse_date.cache_clear()
     texts = [f"{1900 + i % 120} {['Jan', 'Aug', 'Dec'][i % 3]} {1 + i % 28}" for i in range(3000)]
     cold = timeit.timeit(lambda: [parse_date(t) for t in texts], number=1) / len(texts)
     iso = [f"{1900 + i % 120}-{1 + i % 12:02d}" for i in range(3000)]
     cold_iso = timeit.timeit(lambda: [parse_date(t) for t in iso], number=1) / len(iso)
-    assert cold < 60e-6
-    assert cold_iso < 20e-6
+    # Generous bounds (2 shared cores): they catch a pathological regex, not jitter.
+    assert cold < 250e-6
+    assert cold_iso < 100e-6
 
 
 @st.composite

@@ -8,7 +8,8 @@ import timeit
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+import yaml  # PyYAML comes with pybtex, a test dependency
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harvester.model import Name
@@ -159,6 +160,8 @@ NAME_LIST_CASES: list[tuple[str, list[str]]] = [
     ("John Smith & Jane Doe", ["Smith, John", "Doe, Jane"]),
     ("Smith J, Doe J", ["Smith, J.", "Doe, J."]),
     ("Smith, John", ["Smith, John"]),
+    ("Ralph von und zum Jones", ["von und zum Jones, Ralph"]),
+    ("Smith J, Doe JA, de Hoon MJ", ["Smith, J.", "Doe, J. A.", "de Hoon, M. J."]),
     # et al. / others are dropped.
     ("Born, L. et al.", ["Born, L."]),
     ("Smith, John and others", ["Smith, John"]),
@@ -296,13 +299,82 @@ def test_corpus_bibtex_author_fields_parse() -> None:
         assert len(parse_name_list(value)) == len(parts), value
 
 
+def _brace_value(text: str, start: int) -> str | None:
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : i]
+    return None
+
+
+def _pandoc_biblatex_names() -> list[tuple[str, str, list[dict[str, str]]]]:
+    """(file, author/editor value, pandoc's expected CSL names) from pandoc's tests."""
+    found = []
+    for path in corpus_files("pandoc/test/command/biblatex-*.md"):
+        text = path.read_text(encoding="utf-8")
+        if "% pandoc -f biblatex" not in text or "^D" not in text:
+            continue
+        bib, _, out = text.partition("^D")
+        match = re.search(r"^---\n(.*?)^(?:---|\.\.\.)\n", out, re.S | re.M)
+        if match is None:
+            continue
+        refs = {r["id"]: r for r in yaml.safe_load(match.group(1)).get("references", [])}
+        for entry in re.finditer(r"@\w+\{([^,\s]+),", bib):
+            end = bib.find("\n@", entry.end())
+            body = bib[entry.end() : end if end > 0 else len(bib)]
+            for field in re.finditer(r"^\s*(author|editor)\s*=\s*\{", body, re.M | re.I):
+                value = _brace_value(body, field.end() - 1)
+                ref = refs.get(entry.group(1), {})
+                role = field.group(1).lower()
+                # LaTeX in names is the BibTeX reader's job, not the name parser's.
+                if value is None or "{" in value or "\\" in value or role not in ref:
+                    continue
+                found.append((path.name, " ".join(value.split()), ref[role]))
+    return found
+
+
+@pytest.mark.corpus
+def test_names_agree_with_pandoc_biblatex_tests() -> None:
+    """Pandoc's expected CSL names for its BibLaTeX tests, particle kind aside.
+
+    Pandoc follows biblatex's ``useprefix=false`` and makes "von Brandt" a dropping
+    particle; we keep particles written before the family name non-dropping (CSL's and
+    citeproc-js's reading), so the particle is compared whatever its kind.
+    """
+
+    def view(d: dict[str, str]) -> tuple[str | None, ...]:
+        particle = d.get("dropping-particle") or d.get("non-dropping-particle")
+        return (d.get("literal"), d.get("given"), particle, d.get("family"), d.get("suffix"))
+
+    cases = _pandoc_biblatex_names()
+    assert len(cases) >= 100
+    for file, value, expected in cases:
+        got = [view(n.model_dump(by_alias=True, exclude_none=True)) for n in parse_name_list(value)]
+        assert got == [view(e) for e in expected], (file, value)
+
+
+def test_biblatex_extended_name_format() -> None:
+    text = "family=Goethe, given=Johann Wolfgang, prefix=von, useprefix=false"
+    assert parse_name(text) == Name(
+        family="Goethe", given="Johann Wolfgang", dropping_particle="von"
+    )
+    assert parse_name("given=Antonie, prefix=van, family=Leeuwenhoek, useprefix=true") == Name(
+        family="Leeuwenhoek", given="Antonie", non_dropping_particle="van"
+    )
+
+
 def test_parse_name_is_fast() -> None:
     parse_name.cache_clear()
     texts = [f"Family{i}, Given{i}" for i in range(2000)]
     cold = timeit.timeit(lambda: [parse_name(t) for t in texts], number=1) / len(texts)
     warm = timeit.timeit(lambda: [parse_name(t) for t in texts], number=5) / (5 * len(texts))
-    assert cold < 100e-6
-    assert warm < 5e-6
+    # Generous bounds (2 shared cores): they catch a pathological regex, not jitter.
+    assert cold < 250e-6
+    assert warm < 10e-6
 
 
 name_text = st.one_of(
@@ -329,6 +401,10 @@ def test_parse_name_never_fails_unexpectedly(text: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(name_text)
+@example("0, Jr., ,0")
+@example("; 0")
+@example("van A")
+@example("ʼN")
 def test_parse_name_round_trips_through_inverted_text(text: str) -> None:
     try:
         name = parse_name(text)

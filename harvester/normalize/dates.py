@@ -17,7 +17,13 @@ Rules (each is table-tested in ``tests/test_normalize_dates.py``):
   and VuFind's Highwire ``citation_date`` write it) unless the first number cannot be a
   month; dots read day first (``15.08.2017``).
 * Ranges (``1995-1997``, ``2017-08/2017-09``, ``2017 Aug-Sep``, ``2016 Dec-2017 Jan``,
-  ``1998 Dec 7-21``) fill the missing leading parts of one side from the other.
+  ``1998 Dec 7-21``, ``Aug 10-24, 1998``) fill the missing parts of one side from the
+  other; ``1995-96`` and ``1999/00`` abbreviate the end year (up to ten years on). An open
+  range (BibLaTeX ``1999-10-14/``) keeps its start: CSL dates cannot say "open".
+* MARC decades and centuries (``199-``, ``19uu``), ``2017-13`` and impossible days are
+  literals; roman-numeral years (``MDCCCXII``) are read.
+* :func:`format_edtf` writes ISO 8601 / EDTF (``2017-08``, ``1995~``, ``1995/1997``,
+  ``2017-22``, ``-0044``) and :func:`parse_date` reads all of it back unchanged.
 """
 
 from __future__ import annotations
@@ -82,88 +88,21 @@ _SEASONS = {
 # EDTF level 2 season codes: 21-24, then north (25-28) and south (29-32) hemisphere.
 _EDTF_SEASON_BASE = 21
 
-_NO_DATE = frozenset(
-    [
-        "nd",
-        "n.d.",
-        "n.",
-        "d.",
-        "[n.d.]",
-        "(n.d.)",
-        "nodate",
-        "no",
-        "date",
-        "s.a.",
-        "[s.a.]",
-        "(s.a.)",
-        "sa",
-        "s.d.",
-        "[s.d.]",
-        "sd",
-        "o.j.",
-        "[o.j.]",
-        "(o.j.)",
-        "oj",
-        "ohne",
-        "jahr",
-        "sine",
-        "anno",
-        "sans",
-        "date",
-        "sin",
-        "fecha",
-    ]
-) | {"no date", "ohne jahr", "sine anno", "sans date", "sin fecha", "n. d.", "s. d.", "o. j."}
+# Explicit "no date" markers (compared lower-cased, whole value).
+_NO_DATE = frozenset({
+    "nd", "n.d.", "n. d.", "[n.d.]", "(n.d.)", "nodate", "no date", "s.a.", "[s.a.]",
+    "(s.a.)", "s. a.", "s.d.", "s. d.", "[s.d.]", "(s.d.)", "o.j.", "o. j.", "[o.j.]",
+    "(o.j.)", "ohne jahr", "sine anno", "sans date", "sin fecha", "undated", "[undated]",
+})  # fmt: skip
 
 # Words that carry no date information.
-_NOISE = frozenset(
-    [
-        "of",
-        "the",
-        "de",
-        "del",
-        "di",
-        "du",
-        "im",
-        "in",
-        "le",
-        "la",
-        "el",
-        "st",
-        "nd",
-        "rd",
-        "th",
-        "er",
-        "e",
-        "o",
-        "a",
-        "den",
-        "am",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "mon",
-        "tue",
-        "tues",
-        "wed",
-        "thu",
-        "thur",
-        "thurs",
-        "fri",
-        "sat",
-        "sun",
-        "published",
-        "publ",
-        "pub",
-        "printed",
-        "issued",
-        "copyright",
-    ]
-)
+_NOISE = frozenset({
+    "of", "the", "de", "del", "di", "du", "im", "in", "le", "la", "el", "st", "nd", "rd",
+    "th", "er", "e", "o", "a", "den", "am",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+    "published", "publ", "pub", "printed", "issued", "copyright",
+})  # fmt: skip
 
 _ISO = re.compile(
     r"^(-?\d{4}|Y-?\d{5,})(?:-(\d{2})(?:-(\d{2}))?)?"
@@ -467,7 +406,8 @@ def _ris(year: str, month: str, day: str, other: str) -> Date:
     return Date(parts=parts, season=season)
 
 
-@lru_cache(maxsize=16384)
+# Bounded: dates repeat a lot (years, months) and a full cache costs about 0.6 kB each.
+@lru_cache(maxsize=4096)
 def parse_date(text: str) -> Date | None:
     """Parse a date as sources write it (see the module docstring); never raises."""
     value = clean_text(text)

@@ -20,7 +20,11 @@ Rules (each is table-tested in ``tests/test_normalize_names.py``):
   lower case; roman-numeral suffixes stay). Any name with a lower-case letter is kept
   exactly as written.
 * Organisations (a word such as Organization, University, Consortium, Group, Inc.)
-  become ``Name(literal=...)``.
+  become ``Name(literal=...)``, and so does a name ending in its only comma
+  ("Acme Widgets,"): that is EndNote's corporate-author convention, and how
+  :func:`format_name_inverted` writes a literal no keyword gives away. A literal that
+  holds a comma and no keyword ("Smith, John") cannot be told from a person in inverted
+  text; it reads back as one.
 * A single token without spaces (``李爱``, ``Aristotle``) is a family-only name: Han
   script names are written without a separator and compound surnames make a split a
   guess, so we do not guess.
@@ -96,7 +100,8 @@ _KNOWN_ACRONYMS = frozenset({"WHO", "UNESCO", "UNICEF", "NASA", "OECD", "IEEE", 
 # Markers of a truncated author list, checked at the end of the text (lower-cased).
 _ET_AL_MARKERS = ("[et al.]", "[et al]", "et al.", "et. al.", "et al", "…", "...")
 _HARD_SPLIT = re.compile(r"\s*[;\n]\s*")
-_LIST_SPLIT = re.compile(r"\s*(?:;|\n|\s&\s|\s+and\s+|\s+AND\s+|\s+und\s+)\s*")
+# Not German "und": it is also a particle ("Ralph von und zum Jones").
+_LIST_SPLIT = re.compile(r"\s*(?:;|\n|\s&\s|\s+and\s+|\s+AND\s+)\s*")
 _VANCOUVER_INITIALS = re.compile(r"^(?:[A-Z]{1,3}|(?:[A-Z]\.){1,3})$")
 
 
@@ -281,7 +286,8 @@ def _extended(value: str) -> Name | None:
     )
 
 
-@lru_cache(maxsize=65536)
+# Bounded: a full cache costs about 0.9 kB a name, and peak memory must stay low.
+@lru_cache(maxsize=8192)
 def parse_name(text: str) -> Name:
     """Parse one personal or corporate name (see the module docstring for the rules).
 
@@ -320,6 +326,8 @@ def parse_name(text: str) -> Name:
                 return natural.model_copy(update={"suffix": second})
             return _inverted(first, "", second)
         return _inverted(first, second, None)
+    if len(parts) > 3:
+        parts = parts[:2] + [p for p in parts[2:] if p]  # "Family, Given, , Jr."
     first = parts[0]
     if len(parts) == 3 and _is_suffix(parts[1]) and not _is_suffix(parts[2]):
         # BibTeX's "von Last, Jr, First".
@@ -409,7 +417,7 @@ def parse_name_list(text: str) -> list[Name]:
         chunks = [c for c in _HARD_SPLIT.split(value) if c.strip(" ,;")]
     elif is_organisation(value):
         return [parse_name(value)]
-    elif " and " in value or " AND " in value or " & " in value or " und " in value:
+    elif " and " in value or " AND " in value or " & " in value:
         chunks = [c for c in _LIST_SPLIT.split(value) if c.strip(" ,;")]
     else:
         chunks = [value]
@@ -419,16 +427,19 @@ def parse_name_list(text: str) -> list[Name]:
             chunks = pairs
     names: list[Name] = []
     for chunk in chunks:
-        chunk = _strip_et_al(chunk)[0].strip(" ;")
-        if any(c.isalnum() for c in chunk):
+        if len(chunks) > 1:
+            chunk = _strip_et_al(chunk)[0].strip(" ;")  # "Smith, J; et al; Doe, J"
+        if chunk[:1].isalnum() or any(c.isalnum() for c in chunk):
             names.append(parse_name(chunk))
     return names
 
 
 def format_name_inverted(name: Name) -> str:
-    """``von Family, Given particle, Suffix`` (RIS ``AU`` style); a literal as written.
+    """``von Family, Given particle, Suffix`` (RIS ``AU`` style) for a person.
 
-    The text parses back to the same ``Name`` with :func:`parse_name`.
+    An organisation is written as is, another literal with a trailing comma (see the
+    module docstring). The text parses back to the same ``Name`` with :func:`parse_name`
+    for every ``Name`` it can produce.
     """
     if name.literal is not None:
         if is_organisation(name.literal) or "," in name.literal:
