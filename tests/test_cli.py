@@ -70,7 +70,7 @@ def test_dash_reads_stdin_and_from_overrides() -> None:
 def test_report_lists_losses(tmp_path: Path) -> None:
     record = {"title": "Kinds", "type": "article-journal", "identifiers": [
         {"scheme": "issn", "value": "1792-0981", "kind": "print"},
-        {"scheme": "pmid", "value": "28810618"},
+        {"scheme": "pmcid", "value": "PMC5526135"},
     ]}  # fmt: skip
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(record) + "\n")
@@ -79,8 +79,8 @@ def test_report_lists_losses(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
     fields = {loss["field"] for item in data["losses"] for loss in item["losses"]}
-    assert {"identifiers.kind", "identifiers.pmid"} <= fields
-    assert data["loss_summary"]["identifiers.pmid"] == 1
+    assert {"identifiers.kind", "identifiers.pmcid"} <= fields
+    assert data["loss_summary"]["identifiers.pmcid"] == 1
     assert "could not carry" in result.stderr
 
 
