@@ -27,6 +27,7 @@ from harvester.formats._base import Loss
 from harvester.formats._latex import decode_latex
 from harvester.formats.bibtex import (
     BibtexWriter,
+    macro_prelude,
     parse_bibtex_name,
     parse_bibtex_names,
     read,
@@ -371,7 +372,7 @@ class _Generated(io.TextIOBase):
 
 
 def test_reading_streams_without_holding_the_input() -> None:
-    count = 6000  # about 600 KB of BibTeX
+    count = 3000  # about 300 KB of BibTeX
     tracemalloc.start()
     seen = 0
     for item in read(_Generated(count), "<generated>"):
@@ -381,7 +382,7 @@ def test_reading_streams_without_holding_the_input() -> None:
     tracemalloc.stop()
     assert seen == count
     # The parent memory for crossref holds raw fields of recent entries; the input is not.
-    assert peak < 8_000_000
+    assert peak < 5_000_000
 
 
 # ---------------------------------------------------------------------------- corpus
@@ -610,6 +611,9 @@ def test_keys_are_unique_and_sanitised() -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9_:.+/-]+", k) for k in keys)
     assert any(loss.field == "id" and loss.kind == "changed" for loss in losses[3])
     assert any(loss.field == "id" and loss.kind == "changed" for loss in losses[4])
+    # BibTeX compares keys ignoring case, so "bug" and "BUG" would clash.
+    mixed = write([Record(type="document", id="bug"), Record(type="document", id="BUG")])[0]
+    assert re.findall(r"^@misc\{([^,]*),", mixed, re.M) == ["bug", "BUGa"]
     nameless = write([Record(type="book")])[0]
     assert nameless.startswith("@book{item,")
 
@@ -716,8 +720,8 @@ def _our_person(name: Name) -> dict[str, str]:
     }
 
 
-def check_oracles(record: Record, text: str, losses: list[Loss]) -> None:
-    """pybtex and bibtexparser both read ``text`` as exactly our one entry."""
+def check_oracles(record: Record, text: str, losses: list[Loss]) -> Record:
+    """pybtex and bibtexparser both read ``text`` as exactly our one entry; return ours."""
     library = bibtexparser.parse_string(text)
     assert not library.failed_blocks, [b.error for b in library.failed_blocks]
     assert len(library.entries) == 1
@@ -743,14 +747,31 @@ def check_oracles(record: Record, text: str, losses: list[Loss]) -> None:
         if name == "month":  # a macro: bibtexparser keeps "aug", pybtex expands "August"
             assert parse_month(bp_fields[name]) == parse_month(value) == record.issued.parts[1]  # type: ignore[union-attr]
             continue
-        assert bp_fields[name] == value
+        # pybtex folds line breaks into spaces; bibtexparser keeps the value as written.
+        assert " ".join(bp_fields[name].split()) == " ".join(value.split())
     if record.title:
         assert decode_latex(py_fields["title"]) == record.title
     if record.abstract:
-        assert decode_latex(py_fields["abstract"]) == record.abstract
+        assert decode_latex(bp_fields["abstract"]) == record.abstract
     if record.publisher:
         where = {"report": "institution", "thesis": "school"}.get(record.type, "publisher")
         assert decode_latex(py_fields[where]) == record.publisher
+    return back
+
+
+def expected_view(record: Record, back: Record, losses: list[Loss]) -> dict[str, Any]:
+    """What a round trip must keep: the carried view, less what the writer reported."""
+    single = {
+        loss.field.split(".", 1)[1] for loss in losses if loss.field.startswith("identifiers.")
+    }
+    seen: set[str] = set()
+    kept = []
+    for ident in record.identifiers:
+        if ident.scheme in single and ident.scheme in seen:
+            continue
+        seen.add(ident.scheme)
+        kept.append(ident)
+    return carried_view(record.model_copy(update={"id": back.id, "identifiers": kept}), "bibtex")
 
 
 @given(records())
@@ -764,22 +785,18 @@ def test_oracles_read_our_output(record: Record) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_hostile_values_cannot_break_the_output(record: Record) -> None:
     text, (losses,) = write([record])
-    check_oracles(record, text, losses)
-    (back,) = records_of(text)
-    assert carried_view(back, "bibtex") == carried_view(
-        record.model_copy(update={"id": back.id}), "bibtex"
-    )
+    back = check_oracles(record, text, losses)
+    assert carried_view(back, "bibtex") == expected_view(record, back, losses)
 
 
-@given(records(text=huge_text()))
-@settings(
-    max_examples=3,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-def test_huge_values(record: Record) -> None:
+@given(huge_text(), st.sampled_from(["title", "abstract", "publisher"]))
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+def test_huge_values(value: str, field: str) -> None:
+    # One 1 MB value at a time: pybtex needs seconds for each of them.
+    record = SEED.model_copy(update={field: Record(**{field: value}).model_dump()[field]})
     text, (losses,) = write([record])
-    check_oracles(record, text, losses)
+    back = check_oracles(record, text, losses)
+    assert getattr(back, field) == getattr(record, field)
 
 
 @given(records())
@@ -788,7 +805,7 @@ def test_round_trip_keeps_what_bibtex_carries(record: Record) -> None:
     text, (losses,) = write([record])
     (back,) = records_of(text)
     changed = {loss.field for loss in losses if loss.kind == "changed"}
-    expected = carried_view(record.model_copy(update={"id": back.id}), "bibtex")
+    expected = expected_view(record, back, losses)
     actual = carried_view(back, "bibtex")
     for name in changed:
         expected.pop(name, None)
@@ -802,9 +819,7 @@ def test_ascii_round_trip(record: Record, _flag: bool) -> None:
     text, (losses,) = write([record], ascii=True)
     assert text.isascii()
     (back,) = records_of(text)
-    assert carried_view(back, "bibtex") == carried_view(
-        record.model_copy(update={"id": back.id}), "bibtex"
-    )
+    assert carried_view(back, "bibtex") == expected_view(record, back, losses)
     assert all(loss.kind in ("changed", "dropped") for loss in losses)
 
 
@@ -824,3 +839,91 @@ def test_corpus_files_survive_a_round_trip() -> None:
                 loss.field == "author" for loss in losses[items.index(before)]
             )
             assert after.issued == before.issued or before.issued is None
+
+
+# ---------------------------------------------------------------------------- parallel
+
+
+def test_parallel_conversion_gives_what_one_process_gives(tmp_path: Path) -> None:
+    # Duplicate keys across chunks are the hard part: the parent renames them in order.
+    path = tmp_path / "big.bib"
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(6000):
+            key = "dup" if i % 997 == 0 else f"k{i}"
+            out.write(
+                f'@article{{{key},\n  author = {{M{{\\"u}}ller, J. and Li, Ai}},\n'
+                f"  title = {{Entry {i} on {{DNA}} -- {'x' * (i % 300)}}},\n  year = 2000,\n}}\n\n"
+            )
+        out.write("@article{broken,\n  title = {never closed,\n\n@misc{tail, title = {T}}\n")
+    assert path.stat().st_size > 1 << 20
+    results = []
+    for jobs in (1, 2):
+        buffer = io.StringIO()
+        summary = api.convert([path], "bibtex", buffer, jobs=jobs)
+        results.append((buffer.getvalue(), summary.written, [e.line for e in summary.errors]))
+    assert results[0] == results[1]
+    text, written, error_lines = results[0]
+    assert written == 6001 and error_lines == [36001]
+    assert re.findall(r"^@article\{(dup\w*),", text, re.M)[:3] == ["dup", "dupa", "dupb"]
+
+
+def test_macro_prelude_gives_a_chunk_its_macros_on_one_line() -> None:
+    head = (
+        '@string{ jour = "Journal\n of " }\n@STRING(pub = {Big {P}ress})\n@article{a, title={A}}\n'
+    )
+    chunk = "@article{b,\n  journal = jour # {Things},\n  publisher = pub,\n  title = {B,\n}\n"
+    prelude = macro_prelude(head)
+    assert "\n" not in prelude
+    items = read_text(prelude + chunk)
+    # the entry still starts on line 1 and is record 1: the prelude moved nothing
+    assert isinstance(items[0], ParseError) and (items[0].line, items[0].record) == (1, 1)
+    broken = read_text(prelude + chunk.replace("{B,", "{B},"))
+    (record,) = broken
+    assert isinstance(record, Record)
+    assert record.container_title == "Journal of Things" and record.publisher == "Big Press"
+    assert macro_prelude("@article{x, title = {no macros}}") == ""
+
+
+class _Trickle(io.TextIOBase):
+    """Hands out text a few characters per read, to put chunk edges everywhere."""
+
+    def __init__(self, text: str, step: int) -> None:
+        self._text = text
+        self._step = step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        out, self._text = self._text[: self._step], self._text[self._step :]
+        return out
+
+
+def _summary(items: list[Record | ParseError]) -> list[tuple[str, object, object]]:
+    return [
+        ("R", i.id, i.title) if isinstance(i, Record) else ("E", i.line, i.record) for i in items
+    ]
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "@article{a, title = {One {DNA}}, year = 2001}\n",
+                '@string{j = "Jour"}\n',
+                "@book(b,\n  title = j # { Two},\n)\n",
+                "@misc{c, title = {unclosed\n",
+                "% comment with an @ sign\n",
+                "@comment{skip me}\n",
+                '@misc{d, author = {M{\\"u}ller, J. and Li, Ai}, note = "q {\\"o}"}\n',
+            ]
+        ),
+        max_size=12,
+    ).map("".join),
+    st.integers(1, 9),
+)
+@settings(max_examples=150, deadline=None)
+def test_chunk_edges_do_not_change_what_is_read(text: str, step: int) -> None:
+    whole = list(read(io.StringIO(text), "<t>"))
+    trickled = list(read(_Trickle(text, step), "<t>"))
+    assert _summary(trickled) == _summary(whole)

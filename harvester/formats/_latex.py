@@ -83,7 +83,10 @@ _SYMBOLS: dict[str, str] = {
 
 _I = r"\\[ij](?![A-Za-z])|[A-Za-z]"
 _TOKEN = re.compile(
-    rf"""\\(?P<acc>[`'^"~=.])\s*(?:\{{\s*(?P<ab>{_I})?\s*\}}|(?P<ac>{_I}))"""
+    # The lookahead lets the scanner skip plain text quickly; the first alternative takes
+    # a whole special-character group ({\'e}, {\v{r}}, {\ss}) in one step.
+    r"""(?=[\\$`'{}~-])(?:(?P<group>\{\\[^{}\\\s]{1,3}(?:\{[^{}\\]{1,2}\})?\})"""
+    rf"""|\\(?P<acc>[`'^"~=.])\s*(?:\{{\s*(?P<ab>{_I})?\s*\}}|(?P<ac>{_I}))"""
     rf"""|\\(?P<lacc>[uvHckrbdt])(?![A-Za-z])\s*(?:\{{\s*(?P<lb>{_I})?\s*\}}|(?P<lc>[A-Za-z]))"""
     r"""|\\char\s*(?:"(?P<hex>[0-9A-Fa-f]{1,6})|'(?P<oct>[0-7]{1,8})|(?P<dec>[0-9]{1,7}))"""
     r"""|\\symbol\s*\{\s*(?:"(?P<shex>[0-9A-Fa-f]{1,6})|(?P<sdec>[0-9]{1,7}))\s*\}"""
@@ -92,7 +95,7 @@ _TOKEN = re.compile(
     r"""|\\(?P<name>[A-Za-z]+)(?P<ws>\s*)"""
     r"""|\\(?P<sym>.)"""
     r"""|\$(?P<math>[^$]*)\$"""
-    r"""|---|--|``|''|[{}~]""",
+    r"""|---|--|``|''|[{}~])""",
     re.DOTALL,
 )
 _NEEDS_WORK = re.compile(r"[\\{}~$]|--|``|''")
@@ -151,13 +154,18 @@ def _replace(match: re.Match[str]) -> str:
     if cached is not None:
         return cached
     result = _decode_token(match, token)
-    if len(_TOKEN_CACHE) < 20_000 and token[0] == "\\" and match.group("name") is None:
-        # Accents, symbols and code points depend on the token text alone.
+    name = match.group("name")
+    known = name is None or name in _NAMED or name in _DROP or name in _pylatexenc_table()
+    if known and token[0] == "\\" and len(_TOKEN_CACHE) < 20_000:
+        # Accents, symbols, known macros and code points depend on the token alone;
+        # unknown macros (kept as written) depend on what follows them.
         _TOKEN_CACHE[token] = result
     return result
 
 
 def _decode_token(match: re.Match[str], token: str) -> str:
+    if match.group("group") is not None:
+        return _TOKEN.sub(_replace, token[1:-1])
     first = token[0]
     if first == "{" or first == "}":
         return ""
@@ -218,20 +226,19 @@ def decode_verbatim(text: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Encoding
 
-_ESCAPES = str.maketrans(
-    {
-        "\\": r"\textbackslash{}",
-        "&": r"\&",
-        "%": r"\%",
-        "$": r"\$",
-        "#": r"\#",
-        "_": r"\_",
-        "~": r"\textasciitilde{}",
-        "^": r"\textasciicircum{}",
-        "\u00a0": "~",
-    }
+# In this order: the backslash first (the others add backslashes), the tie after "~".
+_ESCAPES: tuple[tuple[str, str], ...] = (
+    ("\\", r"\textbackslash{}"),
+    ("&", r"\&"),
+    ("%", r"\%"),
+    ("$", r"\$"),
+    ("#", r"\#"),
+    ("_", r"\_"),
+    ("~", r"\textasciitilde{}"),
+    ("^", r"\textasciicircum{}"),
+    ("\u00a0", "~"),
 )
-_SPECIAL = re.compile(r"[\\&%$#_~^{}\u00a0]|--|``|''")
+LATEX_SPECIAL = re.compile(r"[\\&%$#_~^{}\u00a0]|--|``|''")
 _BRACE = re.compile(r"[{}]")
 _INVERSE_MARKS = {mark: command for command, mark in _MARKS.items() if command != "t"}
 _ASCII_NAMED: dict[str, str] = {
@@ -250,7 +257,10 @@ _ASCII_NAMED: dict[str, str] = {
 
 def _escape_plain(text: str) -> str:
     """Escape specials in text that has no braces."""
-    text = text.translate(_ESCAPES)
+    # str.replace per special present beats str.translate with a dict by far on long text.
+    for char, escape in _ESCAPES:
+        if char in text:
+            text = text.replace(char, escape)
     # Break the TeX ligatures so that what is read back is what was written.
     while "--" in text:
         text = text.replace("--", "-{}-")
@@ -261,12 +271,30 @@ def _escape_plain(text: str) -> str:
     return text
 
 
+_INNERMOST = re.compile(r"\{[^{}]*\}")
+_PAIRS = str.maketrans({"\x01": "\\{", "\x02": "\\}"})
+
+
+def _all_matched(text: str) -> bool:
+    """True when every brace in ``text`` has its partner (checked in C, level by level)."""
+    if text.count("{") != text.count("}") or "\x01" in text or "\x02" in text:
+        return False
+    for _ in range(32):
+        reduced = _INNERMOST.sub("", text)
+        if reduced == text:
+            break
+        text = reduced
+    return "{" not in text and "}" not in text
+
+
 def _escape_braces(text: str) -> str:
     """Matched braces as ``\\{``/``\\}``; unmatched ones as ``\\textbraceleft{}``.
 
     BibTeX counts braces even after a backslash, so only a matched pair may be written
     as ``\\{ \\}``: a lone ``\\{`` would unbalance the value for BibTeX and pybtex.
     """
+    if _all_matched(text):
+        return _escape_plain(text.replace("{", "\x01").replace("}", "\x02")).translate(_PAIRS)
     positions = [(m.start(), m.group(0)) for m in _BRACE.finditer(text)]
     stack: list[int] = []
     matched: set[int] = set()
@@ -337,7 +365,7 @@ def escape_latex(text: str, *, ascii_only: bool = False) -> tuple[str, str]:
     Returns the escaped text and the characters that had no ASCII LaTeX escape (empty
     unless ``ascii_only``); those were written as ``{\\char"XXXX}``.
     """
-    if _SPECIAL.search(text) is not None:
+    if LATEX_SPECIAL.search(text) is not None:
         text = _escape_braces(text) if ("{" in text or "}" in text) else _escape_plain(text)
     if not ascii_only or text.isascii():
         return text, ""

@@ -13,14 +13,16 @@ Bad input: an entry is never allowed to run past a line that starts a new entry
 unbalanced brace costs one entry, reported as a located ``ParseError`` naming the line and
 key; the entries before and after still read.
 
-``crossref`` (and BibLaTeX ``xref`` is kept, not resolved): the child inherits the
-parent's fields it lacks, with BibLaTeX's title mappings (a book's ``title`` becomes an
-``@inbook``'s ``booktitle``, a periodical's becomes an ``@article``'s ``journaltitle``).
-A parent found earlier in the file is used when it is among the last 4,096 entries; a
-child whose parent comes later (BibTeX's own required order) is held until the parent is
-read and then yielded right after it, so such children move in the output order. At
-most 10,000 children wait; the oldest are then yielded unresolved, and children whose
-parent never appears are yielded at the end with ``crossref`` kept in ``extra``.
+``crossref`` (BibLaTeX ``xref`` is kept, not resolved): the child inherits the parent's
+fields it lacks, with BibLaTeX's title mappings (a book's ``title`` becomes an ``@inbook``'s
+``booktitle``, a periodical's becomes an ``@article``'s ``journaltitle``). A parent found
+earlier in the file is used when it is among the last 4,096 container entries (books,
+proceedings, collections, periodicals...) or the last 256 entries of other types, so
+memory stays flat on files of any size. A child whose parent comes later (BibTeX's own
+required order) is held until the parent is read and then yielded right after it, so such
+children move in the output order. At most 10,000 children wait; the oldest are then
+yielded unresolved, and children whose parent never appears are yielded at the end with
+``crossref`` kept in ``extra``.
 
 Names: our own BibTeX name-list parser (``First von Last``, ``von Last, First``,
 ``von Last, Jr, First``, brace-protected groups, BibLaTeX ``family=..., given=...``).
@@ -28,8 +30,24 @@ A name that is one brace group (``{Barnes and Noble}``) is a ``literal``. A fina
 ``and others`` is kept as ``extra["bibtex:author+others"] = ["true"]`` (and likewise for
 editor/translator), which the writer turns back into ``and others``.
 
-Writing follows DESIGN.md's BibTeX rules; the module docstring of ``BibtexWriter`` has
-the details.
+Field decisions: ``journal``/``journaltitle``/``booktitle`` -> ``container_title`` (and
+``journalsubtitle``/``booksubtitle`` appended after ": "); ``number`` is the issue of an
+article or paper, the series number of a book or chapter, and ``number`` otherwise;
+``school``/``institution``/``organization`` stand in for a missing ``publisher``;
+``address``/``location`` -> ``publisher_place``; BibLaTeX ``date`` (EDTF) wins over
+``year``/``month``/``day``; ``type`` -> ``genre`` (``@phdthesis`` and ``@mastersthesis``
+without one get "PhD thesis" / "Master's thesis"); ``keywords`` split on ``;`` when there
+is one, else on ``,``; ``issn`` and ``isbn`` may hold several values; ``eprint`` with
+``eprinttype``/``archiveprefix`` arXiv or PubMed becomes an identifier. LaTeX is decoded
+in every field (``_latex.decode_latex``) except verbatim ones (``url``, ``doi``,
+``eprint``, ``file``), and in ``pages`` ``--`` is a range, not an en dash. An undefined
+macro keeps its name (BibTeX would silently make it empty). Everything else, and every
+second value of a field, is kept in ``extra["bibtex:<field>"]``; entry types that our
+writer would not choose again (``@booklet``, ``@manual``, ``@proceedings``...) are kept
+in ``extra["bibtex:entrytype"]``.
+
+Writing follows DESIGN.md's BibTeX rules; the docstring of ``BibtexWriter`` has the
+details.
 """
 
 from __future__ import annotations
@@ -46,7 +64,12 @@ from pydantic import ValidationError
 
 from harvester.errors import ParseError
 from harvester.formats._base import Format, Loss, ReadResult, Writer
-from harvester.formats._latex import decode_latex, decode_verbatim, escape_latex
+from harvester.formats._latex import (
+    LATEX_SPECIAL,
+    decode_latex,
+    decode_verbatim,
+    escape_latex,
+)
 from harvester.formats.fidelity import table_losses
 from harvester.model import Date, Identifier, Name, Record
 from harvester.normalize.dates import format_edtf, parse_date, parse_month
@@ -55,7 +78,8 @@ from harvester.normalize.language import normalize_language
 
 NAME = "bibtex"
 _CHUNK = 1 << 16
-_PARENT_MEMORY = 4096
+_PARENT_MEMORY = 4096  # container entries (books, proceedings...) kept for crossref
+_RECENT_MEMORY = 256  # entries of any other type kept for crossref
 _MAX_PENDING = 10_000
 
 # --------------------------------------------------------------------------------------
@@ -341,6 +365,24 @@ def _error(
         raw=buf[at:end],
         format_name=NAME,
     )
+
+
+_STRING_ENTRY = re.compile(r"^[ \t]*@[ \t]*string[ \t]*[{(]", re.IGNORECASE | re.MULTILINE)
+
+
+def macro_prelude(text: str) -> str:
+    """Every ``@string`` definition in ``text``, on one line (empty when there is none).
+
+    For parallel conversion: put in front of a chunk's first line, it gives the chunk the
+    macros defined before it without moving any line number.
+    """
+    out = []
+    for match in _STRING_ENTRY.finditer(text):
+        start = text.index("@", match.start())
+        opener = match.end() - 1
+        end = _skip_group(text, opener, len(text), text[opener])
+        out.append(" ".join(text[start:end].split()))
+    return " ".join(out) + " " if out else ""
 
 
 # --------------------------------------------------------------------------------------
@@ -650,6 +692,10 @@ _ARTICLE_LIKE = frozenset(
     ("article-journal", "article-magazine", "article-newspaper", "paper-conference", "article")
 )
 _BOOK_LIKE = frozenset(("book", "chapter", "entry-encyclopedia", "entry-dictionary"))
+_PARENT_TYPES = frozenset(
+    ("book", "mvbook", "collection", "mvcollection", "proceedings", "mvproceedings",
+     "reference", "mvreference", "periodical", "booklet", "manual", "xdata", "set")
+)  # fmt: skip
 _NAME_FIELDS = frozenset(("author", "editor", "translator"))
 _VERBATIM = frozenset(("url", "doi", "eprint", "file", "pdf", "urlraw", "verba", "verbb"))
 _MULTILINE = frozenset(("abstract", "note", "annotation", "annote", "addendum"))
@@ -696,10 +742,19 @@ def _keywords(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-@lru_cache(maxsize=16384)
 def _identifier(scheme: str, value: str) -> Identifier | None:
+    if scheme == "issn":
+        return _issn(value)  # journals repeat: worth a cache; DOIs and URLs do not
     try:
         return Identifier.model_validate({"scheme": scheme, "value": value})
+    except ValidationError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _issn(value: str) -> Identifier | None:
+    try:
+        return Identifier(scheme="issn", value=value)
     except ValidationError:
         return None
 
@@ -920,6 +975,7 @@ def _describe(exc: ValidationError) -> str:
 def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
     """Stream records (or located ``ParseError``s) from BibTeX/BibLaTeX text."""
     parents: OrderedDict[str, _Entry] = OrderedDict()
+    recent: OrderedDict[str, _Entry] = OrderedDict()
     pending: OrderedDict[str, list[_Entry]] = OrderedDict()
     waiting = [0]  # children held in ``pending``
 
@@ -939,10 +995,12 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
 
     def finish(entry: _Entry) -> Iterator[ReadResult]:
         key = entry.key.lower()
-        parents[key] = entry
-        parents.move_to_end(key)
-        if len(parents) > _PARENT_MEMORY:
-            parents.popitem(last=False)
+        # Keep what may be crossref'd later: containers generously, anything else briefly.
+        memory = parents if entry.type in _PARENT_TYPES else recent
+        memory[key] = entry
+        memory.move_to_end(key)
+        if len(memory) > (_PARENT_MEMORY if memory is parents else _RECENT_MEMORY):
+            memory.popitem(last=False)
         yield build(entry)
         children = pending.pop(key, [])
         waiting[0] -= len(children)
@@ -958,7 +1016,7 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
         if crossref is not None:
             parent_key = decode_latex(crossref).strip().lower()
             if parent_key and parent_key != item.key.lower():
-                parent = parents.get(parent_key)
+                parent = parents.get(parent_key) or recent.get(parent_key)
                 if parent is None:
                     pending.setdefault(parent_key, []).append(item)
                     waiting[0] += 1
@@ -992,7 +1050,13 @@ _STOPWORDS = frozenset((
 ))  # fmt: skip
 _PAGE_RANGE = re.compile(r"([^\s-]+)-([^\s-]+)")
 _MONTHS_OUT = tuple(MONTH_MACROS)
-_SPECIAL_EXTRA = ("bibtex:entrytype", "bibtex:author+others", "bibtex:editor+others")
+_BARE = "\x00"  # marks a value written as a bare macro (month = aug); text never has NUL
+_SPECIAL_EXTRA = (
+    "bibtex:entrytype",
+    "bibtex:author+others",
+    "bibtex:editor+others",
+    "bibtex:translator+others",
+)
 
 
 def _fold(text: str) -> str:
@@ -1118,14 +1182,19 @@ class BibtexWriter(Writer):
     """
 
     format_name = NAME
+    item_separator = "\n"  # a blank line between entries
 
     def __init__(self, stream: TextIO, **options: Any) -> None:
         super().__init__(stream, **options)
         self.ascii_only = bool(self.options.get("ascii"))
         self._keys: set[str] = set()
+        self._suffixes: dict[str, int] = {}
+        self._written: list[tuple[str, str]] = []  # parallel workers only
 
     # -- values
     def _esc(self, text: str, losses: list[Loss], where: str) -> str:
+        if not self.ascii_only and LATEX_SPECIAL.search(text) is None and "\n" not in text:
+            return text  # the common case: nothing to escape
         escaped, missing = escape_latex(text, ascii_only=self.ascii_only)
         if missing:
             losses.append(
@@ -1137,14 +1206,18 @@ class BibtexWriter(Writer):
 
     def _title(self, text: str, losses: list[Loss], where: str) -> str:
         words = text.split(" ")
-        out = []
+        escaped = []
+        if "{" not in text and "}" not in text:
+            # Escapes hold no spaces, so the escaped words line up with the words.
+            escaped = self._esc(text, losses, where).split(" ")
+        if len(escaped) != len(words):
+            # Braces are matched word by word, so each protected word stays balanced.
+            escaped = [self._esc(word, losses, where) for word in words]
         for index, word in enumerate(words):
-            escaped = self._esc(word, losses, where)
             rest = word[1:] if index == 0 else word
             if rest != rest.lower():
-                escaped = "{" + escaped + "}"
-            out.append(escaped)
-        return " ".join(out)
+                escaped[index] = "{" + escaped[index] + "}"
+        return " ".join(escaped)
 
     def _names(self, names: list[Name], others: bool, losses: list[Loss], where: str) -> str:
         parts = []
@@ -1172,14 +1245,54 @@ class BibtexWriter(Writer):
         else:
             key = self._generated_key(record)
         base = key
-        number = 0
-        while key in self._keys:
-            number += 1
-            key = base + _suffix(number)
+        key = self._assign(base)
         if record.id and key != base:
             losses.append(Loss("id", f"key {base!r} already used: written as {key!r}", "changed"))
-        self._keys.add(key)
+        if self.fragment_mode:
+            self._written.append((base, key))
         return key
+
+    def _assign(self, base: str) -> str:
+        """``base``, or ``base`` + a, b, c... when an earlier entry of this output has it.
+
+        BibTeX and pybtex compare keys ignoring case: so must uniqueness. The next suffix
+        to try is remembered per base, so a thousand clashes cost no more than one.
+        """
+        key = base
+        number = self._suffixes.get(base.lower(), 0)
+        if number:
+            key = base + _suffix(number)
+        while key.lower() in self._keys:
+            number += 1
+            key = base + _suffix(number)
+        if number:
+            self._suffixes[base.lower()] = number + 1
+        self._keys.add(key.lower())
+        return key
+
+    def fragment_state(self) -> object:
+        """(base key, key written) per entry of a parallel worker's chunk."""
+        return self._written
+
+    def absorb(self, text: str, state: object) -> str:
+        """Give a worker's entries the keys a one-process run would have given them.
+
+        Every entry starts a line with ``@type{key,`` and no value line starts with ``@``
+        (the writer guarantees it), so renaming is a prefix swap on those lines.
+        """
+        assert isinstance(state, list)
+        lines = text.split("\n")
+        pending = iter(state)
+        for index, line in enumerate(lines):
+            if not line.startswith("@"):
+                continue
+            base, written = next(pending)
+            final = self._assign(base)
+            if final != written:
+                head = line.index("{") + 1
+                assert line[head : head + len(written) + 1] == written + ","
+                lines[index] = line[:head] + final + line[head + len(written) :]
+        return "\n".join(lines)
 
     @staticmethod
     def _generated_key(record: Record) -> str:
@@ -1304,7 +1417,7 @@ class BibtexWriter(Writer):
             if issued.parts:
                 add(("year", str(issued.parts[0]) if issued.parts[0] >= 0 else format_edtf(issued)))
                 if len(issued.parts) >= 2:
-                    out.append(("month", _MONTHS_OUT[issued.parts[1] - 1]))
+                    out.append(("month", _BARE + _MONTHS_OUT[issued.parts[1] - 1]))
                 if len(issued.parts) == 3 or issued.end is not None:
                     add(("date", format_edtf(issued)))
             elif issued.literal:
@@ -1340,8 +1453,8 @@ class BibtexWriter(Writer):
 
         lines = [f"@{kind}{{{key},\n"]
         for name, value in out:
-            if name == "month":
-                lines.append(f"  month = {value},\n")
+            if value[:1] == _BARE:  # a macro, written without braces
+                lines.append(f"  {name} = {value[1:]},\n")
             else:
                 lines.append(f"  {name} = {{{value}}},\n")
         lines.append("}\n")
@@ -1453,4 +1566,6 @@ FORMAT = Format(
     writer=BibtexWriter,
     sniff=sniff,
     aliases=("bib", "biblatex"),
+    # A line that starts an entry is a record boundary for the reader too (see above).
+    record_start=rb"[ \t]*@[A-Za-z][\w:.+-]*[ \t]*[{(]",
 )
