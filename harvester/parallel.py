@@ -28,7 +28,7 @@ from harvester.model import Record
 
 MIN_PARALLEL_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 19
-_BIBTEX_CROSS_ENTRY = re.compile(rb"(?i)@string\s*[{(]|\bcrossref\s*=|\bxdata\s*=")
+_BIBTEX_CROSS_ENTRY = re.compile(rb"(?i)\bcrossref\s*=|\bxdata\s*=")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Chunk:
     options: dict[str, Any]
     first: bool
     last: bool
+    prelude: str = ""
 
 
 @dataclass
@@ -83,8 +84,9 @@ def plan(opened: TextInput, in_fmt: Format, writer: Writer, jobs: int | None) ->
         if in_fmt.name == "bibtex" and _BIBTEX_CROSS_ENTRY.search(m):
             return None
         bounds = _boundaries(m, opened.offset, size, re.compile(in_fmt.record_start))
-    if len(bounds) < 3:
-        return None
+        if len(bounds) < 3:
+            return None
+        preludes = _preludes(m, bounds, in_fmt, opened.encoding)
     out_fmt = writer.format_name
     chunks = [
         Chunk(
@@ -98,10 +100,22 @@ def plan(opened: TextInput, in_fmt: Format, writer: Writer, jobs: int | None) ->
             options=dict(writer.options),
             first=i == 0,
             last=end == size,
+            prelude=preludes[i],
         )
         for i, (start, end) in enumerate(itertools.pairwise(bounds))
     ]
     return Plan(chunks=chunks, jobs=workers)
+
+
+def _preludes(m: mmap.mmap, bounds: list[int], in_fmt: Format, encoding: str) -> list[str]:
+    """Each chunk's prelude: what the format needs from all the text before the chunk."""
+    if in_fmt.prelude is None:
+        return [""] * len(bounds)
+    preludes = [""]
+    for start, end in itertools.pairwise(bounds[:-1]):
+        text = m[start:end].decode(encoding, errors="replace")
+        preludes.append(preludes[-1] + in_fmt.prelude(text))
+    return preludes
 
 
 def _boundaries(m: mmap.mmap, start: int, size: int, record_start: re.Pattern[bytes]) -> list[int]:
@@ -177,6 +191,7 @@ def _convert_chunk(chunk: Chunk) -> ChunkResult:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     newlines = text.count("\n")
+    text = chunk.prelude + text
     if chunk.in_format == "csl-json":
         text = _as_json_array(text, first=chunk.first, last=chunk.last)
     in_fmt = FORMATS[chunk.in_format]

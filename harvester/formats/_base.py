@@ -101,6 +101,9 @@ class Format:
     writer: type[Writer] | None = None
     sniff: Callable[[str], bool] | None = None
     aliases: tuple[str, ...] = field(default=())
+    prelude: Callable[[str], str] | None = None
+    """For parallel conversion: what a chunk needs from the text before it (BibTeX's
+    ``@string`` macros), as text that moves no line number when put in front."""
     record_start: bytes | None = None
     """A regex matching a line that can only start a record; lets big files be split for
     parallel conversion. None: the format is always read in one piece."""

@@ -1568,4 +1568,5 @@ FORMAT = Format(
     aliases=("bib", "biblatex"),
     # A line that starts an entry is a record boundary for the reader too (see above).
     record_start=rb"[ \t]*@[A-Za-z][\w:.+-]*[ \t]*[{(]",
+    prelude=macro_prelude,
 )

@@ -31,7 +31,7 @@ FORMATS_IN_TABLE: tuple[str, ...] = ("bibtex", "csl-json", "ris", "jsonl")
 FIDELITY: dict[str, dict[str, Cell]] = {
     "id": {"bibtex": _c("entry key"), "csl-json": _c("id", "generated (author-year-word key) when the record has none; suffixed on clashes"), "ris": _c("ID"), "jsonl": _c("id")},
     "type": {
-        "bibtex": _c("entry type", "CSL types without a BibTeX type become @misc; the CSL type is kept in a `type`-less round trip only for the common types"),
+        "bibtex": _c("entry type", "types without a BibTeX/BibLaTeX type become @misc (`changed` loss); @booklet, @manual, @proceedings... are kept in `bibtex:entrytype` and written back"),
         "csl-json": _c("type"),
         "ris": _c("TY", "several CSL types share one RIS type"),
         "jsonl": _c("type"),
@@ -41,8 +41,8 @@ FIDELITY: dict[str, dict[str, Cell]] = {
     "container_title": {"bibtex": _c("journal / booktitle"), "csl-json": _c("container-title"), "ris": _c("T2", "JO is not written: Zotero reads JO as the journal abbreviation"), "jsonl": _c("container-title")},
     "container_title_short": {"bibtex": _c("shortjournal"), "csl-json": _c("container-title-short"), "ris": _c("J2"), "jsonl": _c("container-title-short")},
     "collection_title": {"bibtex": _c("series"), "csl-json": _c("collection-title"), "ris": _c("T3"), "jsonl": _c("collection-title")},
-    "collection_number": {"bibtex": _c("number (books) / seriesnumber"), "csl-json": _c("collection-number"), "ris": _c(None, "RIS has no series number tag"), "jsonl": _c("collection-number")},
-    "author": {"bibtex": _c("author"), "csl-json": _c("author"), "ris": _c("AU"), "jsonl": _c("author")},
+    "collection_number": {"bibtex": _c("number (books, chapters) / seriesnumber"), "csl-json": _c("collection-number"), "ris": _c(None, "RIS has no series number tag"), "jsonl": _c("collection-number")},
+    "author": {"bibtex": _c("author", "`and others` kept as `bibtex:author+others`; a dropping particle reads back as non-dropping"), "csl-json": _c("author"), "ris": _c("AU"), "jsonl": _c("author")},
     "editor": {"bibtex": _c("editor"), "csl-json": _c("editor"), "ris": _c("ED"), "jsonl": _c("editor")},
     "translator": {"bibtex": _c("translator (BibLaTeX)"), "csl-json": _c("translator"), "ris": _c("A4"), "jsonl": _c("translator")},
     "issued": {"bibtex": _c("year, month, date"), "csl-json": _c("issued"), "ris": _c("PY, DA"), "jsonl": _c("issued")},
@@ -52,24 +52,24 @@ FIDELITY: dict[str, dict[str, Cell]] = {
     "issued.literal": {"bibtex": _c("year (as written)"), "csl-json": _c("issued.literal"), "ris": _c("PY (as written)"), "jsonl": _c("issued.literal")},
     "accessed": {"bibtex": _c("urldate"), "csl-json": _c("accessed"), "ris": _c("Y2"), "jsonl": _c("accessed")},
     "volume": {"bibtex": _c("volume"), "csl-json": _c("volume"), "ris": _c("VL"), "jsonl": _c("volume")},
-    "issue": {"bibtex": _c("number (articles) / issue"), "csl-json": _c("issue"), "ris": _c("IS"), "jsonl": _c("issue")},
+    "issue": {"bibtex": _c("number (articles, papers) / issue"), "csl-json": _c("issue"), "ris": _c("IS"), "jsonl": _c("issue")},
     "page": {"bibtex": _c("pages"), "csl-json": _c("page"), "ris": _c("SP, EP"), "jsonl": _c("page")},
     "number": {"bibtex": _c("number (reports, patents)"), "csl-json": _c("number"), "ris": _c("M1"), "jsonl": _c("number")},
     "number_of_pages": {"bibtex": _c("pagetotal"), "csl-json": _c("number-of-pages"), "ris": _c(None, "RIS has no page-count tag"), "jsonl": _c("number-of-pages")},
     "edition": {"bibtex": _c("edition"), "csl-json": _c("edition"), "ris": _c("ET"), "jsonl": _c("edition")},
-    "publisher": {"bibtex": _c("publisher / school / institution"), "csl-json": _c("publisher"), "ris": _c("PB"), "jsonl": _c("publisher")},
+    "publisher": {"bibtex": _c("publisher / school (theses) / institution (reports)"), "csl-json": _c("publisher"), "ris": _c("PB"), "jsonl": _c("publisher")},
     "publisher_place": {"bibtex": _c("address"), "csl-json": _c("publisher-place"), "ris": _c("CY"), "jsonl": _c("publisher-place")},
     "genre": {"bibtex": _c("type"), "csl-json": _c("genre"), "ris": _c("M3"), "jsonl": _c("genre")},
-    "language": {"bibtex": _c("langid"), "csl-json": _c("language"), "ris": _c("LA"), "jsonl": _c("language")},
+    "language": {"bibtex": _c("langid", "babel name (`english`) when it reads back to the same tag, else the BCP 47 tag"), "csl-json": _c("language"), "ris": _c("LA"), "jsonl": _c("language")},
     "abstract": {"bibtex": _c("abstract"), "csl-json": _c("abstract"), "ris": _c("AB"), "jsonl": _c("abstract")},
     "note": {"bibtex": _c("note"), "csl-json": _c("note"), "ris": _c("N1"), "jsonl": _c("note")},
-    "keywords": {"bibtex": _c("keywords", "a keyword containing a comma is split on re-reading"), "csl-json": _c("keyword", "a keyword containing a comma is split on re-reading"), "ris": _c("KW", "a keyword containing ';' is split on re-reading"), "jsonl": _c("keywords")},
-    "identifiers.doi": {"bibtex": _c("doi"), "csl-json": _c("DOI", "first DOI only"), "ris": _c("DO"), "jsonl": _c("identifiers")},
+    "keywords": {"bibtex": _c("keywords", "joined with `, `, or `; ` when a keyword has a comma; a keyword holding both is split on re-reading"), "csl-json": _c("keyword", "a keyword containing a comma is split on re-reading"), "ris": _c("KW", "a keyword containing ';' is split on re-reading"), "jsonl": _c("keywords")},
+    "identifiers.doi": {"bibtex": _c("doi", "first DOI only"), "csl-json": _c("DOI", "first DOI only"), "ris": _c("DO"), "jsonl": _c("identifiers")},
     "identifiers.issn": {"bibtex": _c("issn"), "csl-json": _c("ISSN"), "ris": _c("SN"), "jsonl": _c("identifiers")},
     "identifiers.isbn": {"bibtex": _c("isbn"), "csl-json": _c("ISBN"), "ris": _c("SN"), "jsonl": _c("identifiers")},
     "identifiers.pmid": {"bibtex": _c("pmid"), "csl-json": _c("PMID"), "ris": _c("AN", "written as AN  - PMID: <n>; read back only in that form"), "jsonl": _c("identifiers")},
     "identifiers.pmcid": {"bibtex": _c("pmcid"), "csl-json": _c("PMCID"), "ris": _c(None, "RIS has no PMC id tag"), "jsonl": _c("identifiers")},
-    "identifiers.url": {"bibtex": _c("url"), "csl-json": _c("URL", "first URL only"), "ris": _c("UR"), "jsonl": _c("identifiers")},
+    "identifiers.url": {"bibtex": _c("url", "first URL only"), "csl-json": _c("URL", "first URL only"), "ris": _c("UR"), "jsonl": _c("identifiers")},
     "identifiers.oclc": {"bibtex": _c("oclc"), "csl-json": _c(None, "CSL has no OCLC variable"), "ris": _c(None, "RIS has no OCLC tag"), "jsonl": _c("identifiers")},
     "identifiers.lccn": {"bibtex": _c("lccn"), "csl-json": _c(None, "CSL has no LCCN variable"), "ris": _c(None, "RIS has no LCCN tag"), "jsonl": _c("identifiers")},
     "identifiers.oai": {"bibtex": _c("oai"), "csl-json": _c(None, "CSL has no OAI identifier variable"), "ris": _c(None, "RIS has no OAI identifier tag"), "jsonl": _c("identifiers")},
@@ -84,14 +84,18 @@ _EXTRA_PREFIX = {"bibtex": "bibtex:", "csl-json": "csl:", "ris": "ris:"}
 
 
 def present_features(record: Record) -> list[str]:
-    """The table rows that ``record`` actually has a value for."""
+    """The table rows that ``record`` actually has a value for.
+
+    Provenance is left out: every record read from a file has some, no citation format
+    can hold it (the table says so once), and listing it per record would bury the
+    losses that matter and cost memory on big batches.
+    """
     rows: list[str] = []
     for name in (
         "id", "type", "title", "title_short", "container_title", "container_title_short",
         "collection_title", "collection_number", "author", "editor", "translator", "issued",
         "accessed", "volume", "issue", "page", "number", "number_of_pages", "edition",
         "publisher", "publisher_place", "genre", "language", "abstract", "note", "keywords",
-        "provenance", "field_sources",
     ):  # fmt: skip
         if getattr(record, name):
             rows.append(name)
