@@ -169,3 +169,12 @@ def test_readme_opens_with_the_two_commands_and_the_first_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("@article{")
+
+
+def test_readme_shows_the_current_seed_outputs() -> None:
+    readme = (FIXTURES.parent / "README.md").read_text(encoding="utf-8")
+    for name in ("seed.bib", "seed.ris"):
+        golden = (FIXTURES / "expected" / name).read_text(encoding="utf-8").rstrip()
+        assert golden in readme, f"README's {name} example is stale"
+    items = json.loads((FIXTURES / "expected" / "seed.json").read_text(encoding="utf-8"))
+    assert json.dumps(items, indent=2, ensure_ascii=False) in readme
