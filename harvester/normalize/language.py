@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import langcodes
-from langcodes.tag_parser import LanguageTagError
-from language_data import names as _names  # type: ignore[import-untyped]
+# langcodes and language_data are imported where used: they take 35 ms to load, and
+# most conversions meet only tags the lru_cache has already seen or none at all.
 
 # ISO 639-2 has two codes for twenty languages: the bibliographic (/B) one MARC records
 # use and the terminology (/T) one. BCP 47 uses the ISO 639-1 code where there is one.
@@ -27,6 +26,9 @@ _LIST_SEPARATORS = (";", ",", "/", "|", " and ", " und ", " & ")
 
 
 def _valid_tag(tag: str) -> str | None:
+    import langcodes
+    from langcodes.tag_parser import LanguageTagError
+
     try:
         standard = str(langcodes.standardize_tag(tag))
     except (ValueError, LanguageTagError):
@@ -41,6 +43,8 @@ def _names_a_language(value: str) -> bool:
     German, "Frenchman" -> French); we take a longer string only when the name ends at
     a word boundary ("Hakka Chinese", "English language").
     """
+    from language_data import names as _names  # type: ignore[import-untyped]
+
     _names.name_to_code("language", "English")  # loads the name index once
     trie = getattr(_names, "TRIES", {}).get("und/name_to_language")
     if trie is None:  # a language_data release that keeps its index elsewhere
@@ -65,6 +69,8 @@ def _one_language(value: str) -> str | None:
         # Short strings are codes or nothing (langcodes.find would match "e" to "eee"),
         # and the name index behind find() fails on NULs and surrogates.
         return None
+    import langcodes
+
     try:
         if not _names_a_language(value):
             return None
