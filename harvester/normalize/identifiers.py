@@ -479,6 +479,7 @@ def _classify_url(value: str) -> Identifier:
     return _identifier("url", value)
 
 
+@lru_cache(maxsize=4096)  # Identifier is frozen; journals' ISSNs repeat across records
 def classify_identifier(text: str) -> Identifier | None:
     """Guess the scheme of a bare identifier string and return it normalised, or None.
 
