@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -124,6 +125,16 @@ def _convert(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
+def _group_extras(counts: Counter[str]) -> Counter[str]:
+    """``extra.wos:PT``, ``extra.wos:DT``... as one ``extra.wos:*`` line item."""
+    grouped: Counter[str] = Counter()
+    for name, n in counts.items():
+        if name.startswith("extra.") and ":" in name:
+            name = name.split(":", 1)[0] + ":*"
+        grouped[name] += n
+    return grouped
+
+
 def _print_summary(summary: ConvertSummary, err: TextIO, *, quiet: bool) -> None:
     for error in summary.errors:
         err.write(f"harvester: error: {error.describe()}\n")
@@ -134,6 +145,7 @@ def _print_summary(summary: ConvertSummary, err: TextIO, *, quiet: bool) -> None
     counts = summary.loss_counts()
     for quiet_field in _REPORT_ONLY_LOSSES:
         counts.pop(quiet_field, None)
+    counts = _group_extras(counts)
     affected = sum(
         1
         for item in summary.losses

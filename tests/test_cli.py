@@ -178,3 +178,11 @@ def test_readme_shows_the_current_seed_outputs() -> None:
         assert golden in readme, f"README's {name} example is stale"
     items = json.loads((FIXTURES / "expected" / "seed.json").read_text(encoding="utf-8"))
     assert json.dumps(items, indent=2, ensure_ascii=False) in readme
+
+
+def test_summary_groups_kept_fields_of_other_formats(tmp_path: Path) -> None:
+    src = tmp_path / "tags.ris"
+    src.write_text("TY  - JOUR\nTI  - Tags\nZZ  - one\nZY  - two\nER  - \n")
+    result = harvester("convert", str(src), "--to", "csl-json")
+    assert result.returncode == 0, result.stderr
+    assert "extra.ris:* (2)" in result.stderr
