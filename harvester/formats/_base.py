@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, TextIO
 
+from pydantic import ValidationError
+
 from harvester.errors import ParseError
 from harvester.model import Record
 
@@ -107,3 +109,11 @@ class Format:
     record_start: bytes | None = None
     """A regex matching a line that can only start a record; lets big files be split for
     parallel conversion. None: the format is always read in one piece."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A one-line cause for a record the model refused: the first problem and a count."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "record"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"

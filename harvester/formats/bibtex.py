@@ -63,7 +63,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from harvester.errors import ParseError
-from harvester.formats._base import Format, Loss, ReadResult, Writer
+from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
 from harvester.formats._latex import (
     LATEX_SPECIAL,
     decode_latex,
@@ -966,12 +966,6 @@ def _identifiers(dec: dict[str, str], extra: dict[str, list[str]]) -> list[Ident
     return identifiers
 
 
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
-
-
 def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
     """Stream records (or located ``ParseError``s) from BibTeX/BibLaTeX text."""
     parents: OrderedDict[str, _Entry] = OrderedDict()
@@ -983,7 +977,7 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
         try:
             return entry_to_record(entry)
         except (ValidationError, ValueError) as exc:
-            cause = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            cause = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             return ParseError(
                 f"entry {entry.key!r}: {cause}",
                 source=source,

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from harvester.errors import ParseError
-from harvester.formats._base import Format, Loss, ReadResult, Writer
+from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
 from harvester.formats.fidelity import table_losses
 from harvester.model import CSL_TYPES, Date, Identifier, Name, Record
 from harvester.normalize.dates import parse_date, parse_season
@@ -372,7 +372,7 @@ def _date(key: str, value: Any, extra: dict[str, list[str]]) -> Date | None:
     try:
         return Date.model_validate(fields)
     except ValidationError as exc:
-        raise _ItemError(f"{key}: {_describe(exc)}") from exc
+        raise _ItemError(f"{key}: {describe_validation_error(exc)}") from exc
 
 
 def _season(value: Any) -> int | None:
@@ -731,7 +731,7 @@ def _record(value: Any, buf: _Buffer, start: int, end: int, index: int, source: 
     except ValueError as exc:  # _ItemError and pydantic's ValidationError
         ident = value.get("id")
         named = f" (id {ident!r})" if isinstance(ident, str | int) else ""
-        cause = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+        cause = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
         return ParseError(
             f"item {index}{named}: {cause}",
             source=source,
@@ -740,13 +740,6 @@ def _record(value: Any, buf: _Buffer, start: int, end: int, index: int, source: 
             raw=buf.text[start:end],
             format_name=NAME,
         )
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
 
 
 # ---------------------------------------------------------------------------------------

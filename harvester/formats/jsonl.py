@@ -9,7 +9,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from harvester.errors import ParseError
-from harvester.formats._base import Format, Loss, ReadResult, Writer
+from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
 from harvester.model import Record
 
 NAME = "jsonl"
@@ -26,15 +26,13 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
             yield Record.model_validate_json(line)
         except ValidationError as exc:
             yield ParseError(
-                _describe(exc), source=source, line=lineno, record=index, raw=line, format_name=NAME
+                describe_validation_error(exc),
+                source=source,
+                line=lineno,
+                record=index,
+                raw=line,
+                format_name=NAME,
             )
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
 
 
 class JsonlWriter(Writer):

@@ -28,12 +28,11 @@ import re
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from pydantic import ValidationError
 from pymarc import Field, Indicators, Leader, Subfield
 from pymarc import Record as MarcRecord
 
-from harvester.errors import ParseError
 from harvester.formats._base import Format, ReadResult
+from harvester.formats._xml_records import read_records
 from harvester.model import Identifier, Name, Record
 from harvester.normalize.dates import parse_date
 from harvester.normalize.identifiers import (
@@ -43,7 +42,7 @@ from harvester.normalize.identifiers import (
     parse_issns,
 )
 from harvester.normalize.names import parse_name
-from harvester.xml import Element, iterparse, release
+from harvester.xml import Element
 
 NAME = "marcxml"
 MARC_NS = "http://www.loc.gov/MARC21/slim"
@@ -426,36 +425,11 @@ def from_element(element: Element, *, source_id: str | None = None) -> Record:
     return marc_to_record(element_to_marc(element), source_id=source_id)
 
 
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
-
-
 def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
     """Stream the MARC records of a MARCXML collection or an OAI-PMH response."""
-    index = 0
-    try:
-        for _event, element in iterparse(stream, source=source):
-            if not is_marc_record(element):
-                continue
-            index += 1
-            try:
-                yield from_element(element)
-            except (ValidationError, ValueError) as exc:
-                cause = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
-                yield ParseError(
-                    cause,
-                    source=source,
-                    line=element.sourceline,
-                    record=index,
-                    format_name=NAME,
-                )
-            release(element)
-    except ParseError as exc:
-        yield ParseError(
-            exc.cause, source=source, line=exc.line, record=index + 1, format_name=NAME
-        )
+    return read_records(
+        stream, source, format_name=NAME, to_record=from_element, is_record=is_marc_record
+    )
 
 
 def sniff(head: str) -> bool:

@@ -26,10 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from pydantic import ValidationError
-
-from harvester.errors import ParseError
 from harvester.formats._base import Format, ReadResult
+from harvester.formats._xml_records import read_records
 from harvester.model import Identifier, Name, Record
 from harvester.normalize.dates import parse_date
 from harvester.normalize.identifiers import (
@@ -39,7 +37,7 @@ from harvester.normalize.identifiers import (
     parse_issns,
 )
 from harvester.normalize.names import parse_name
-from harvester.xml import Element, iterparse, release
+from harvester.xml import Element
 
 NAME = "mods"
 MODS_NS = "http://www.loc.gov/mods/v3"
@@ -347,33 +345,9 @@ def from_element(element: Element, *, source_id: str | None = None) -> Record:
     )
 
 
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
-
-
 def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
     """Stream the ``<mods>`` records of a modsCollection or an OAI-PMH response."""
-    index = 0
-    try:
-        for _event, element in iterparse(stream, source=source, tag=_M + "mods"):
-            index += 1
-            try:
-                yield from_element(element)
-            except ValidationError as exc:
-                yield ParseError(
-                    _describe(exc),
-                    source=source,
-                    line=element.sourceline,
-                    record=index,
-                    format_name=NAME,
-                )
-            release(element)
-    except ParseError as exc:
-        yield ParseError(
-            exc.cause, source=source, line=exc.line, record=index + 1, format_name=NAME
-        )
+    return read_records(stream, source, format_name=NAME, to_record=from_element, tag=_M + "mods")
 
 
 def sniff(head: str) -> bool:
