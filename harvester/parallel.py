@@ -78,12 +78,15 @@ def plan(opened: TextInput, in_fmt: Format, writer: Writer, jobs: int | None) ->
     size = path.stat().st_size
     if size < MIN_PARALLEL_BYTES:
         return None
-    if in_fmt.name == "csl-json" and not _one_item_per_line(opened.head):
+    record_start = (
+        _csl_item_start(opened.head) if in_fmt.name == "csl-json" else in_fmt.record_start
+    )
+    if record_start is None:
         return None
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if in_fmt.name == "bibtex" and _BIBTEX_CROSS_ENTRY.search(m):
             return None
-        bounds = _boundaries(m, opened.offset, size, re.compile(in_fmt.record_start))
+        bounds = _boundaries(m, opened.offset, size, re.compile(record_start))
         if len(bounds) < 3:
             return None
         preludes = _preludes(m, bounds, in_fmt, opened.encoding)
@@ -213,13 +216,30 @@ def _convert_chunk(chunk: Chunk) -> ChunkResult:
     )
 
 
-def _one_item_per_line(head: str) -> bool:
-    """True when a CSL-JSON array has each item on a line of its own (as we write it)."""
+def _csl_item_start(head: str) -> bytes | None:
+    """Where items start in a CSL-JSON array, judged from its layout; None if unsure.
+
+    Two layouts are safe to split on a line prefix: one item a line (as we write it) and
+    pretty-printed arrays (Zotero, citeproc-js, ``json.dumps(indent=...)``), where every
+    item opens with ``{`` at one indentation and nested objects sit deeper.
+    """
     lines = head.split("\n")[:-1]  # the last line of the head may be cut short
-    opening = lines[0].strip() == "[" or lines[0].startswith("[{") if lines else False
-    if len(lines) < 3 or not opening:
-        return False
-    return all(line.startswith("{") and line.rstrip().endswith(("}", "},")) for line in lines[1:-1])
+    if len(lines) < 3:
+        return None
+    if lines[0].strip() == "[":
+        match = re.match(r"([ \t]*)\{", lines[1])
+        if match is None:
+            return None
+        indent = match.group(1)
+    elif lines[0].startswith("[{"):
+        indent = ""
+    else:
+        return None
+    if not indent and not all(
+        line.startswith("{") and line.rstrip().endswith(("}", "},")) for line in lines[1:-1]
+    ):
+        return None  # flush-left items are only safe when each is one whole line
+    return re.escape(indent.encode()) + rb"\{"
 
 
 def _as_json_array(text: str, *, first: bool, last: bool) -> str:

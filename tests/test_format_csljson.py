@@ -219,7 +219,7 @@ def test_invalid_items_are_named_and_others_survive() -> None:
     assert [e.record for e in errors] == [2, 3, 4, 5, 6]
     assert [e.line for e in errors] == [3, 4, 5, 6, 7]
     assert "'not-a-type' is not a CSL item type" in errors[0].cause
-    assert "(id 'badtype')" in errors[0].cause
+    assert errors[0].cause.startswith("item 'badtype': ")
     assert "a string, not a CSL item object" in errors[1].cause
     assert "issued" in errors[2].cause and "day out of range" in errors[2].cause
     assert "author 1" in errors[3].cause and "literal" in errors[3].cause

@@ -79,3 +79,29 @@ def test_csl_json_input_is_split_too(big_jsonl: Path, tmp_path: Path) -> None:
     two_text, two = _run(csl, "ris", 2)
     assert two_text == one_text
     assert (two.read, two.errors) == (one.read, []) and one.read == 4000
+
+
+def test_pretty_printed_csl_json_is_split_at_item_starts(big_jsonl: Path, tmp_path: Path) -> None:
+    import json
+
+    from harvester.formats import FORMATS
+    from harvester.formats._input import open_input
+
+    text, _summary = _run(big_jsonl, "csl-json", 1)
+    items = json.loads(text)
+    items[3000]["type"] = "not-a-type"  # one bad item deep inside a later chunk
+    pretty = tmp_path / "zotero-style.json"
+    pretty.write_text(json.dumps(items, indent=2, ensure_ascii=False), encoding="utf-8")
+    opened = open_input(pretty)
+    try:
+        writer = FORMATS["ris"].writer
+        assert writer is not None
+        plan = parallel.plan(opened, FORMATS["csl-json"], writer(io.StringIO()), 2)
+    finally:
+        opened.close()
+    assert plan is not None and len(plan.chunks) >= 3
+    one_text, one = _run(pretty, "ris", 1)
+    two_text, two = _run(pretty, "ris", 2)
+    assert two_text == one_text
+    assert [e.describe() for e in two.errors] == [e.describe() for e in one.errors]
+    assert len(one.errors) == 1 and one.errors[0].record == 3001

@@ -719,7 +719,7 @@ def _resync(buf: _Buffer, pos: int, pattern: str | None) -> int:
 def _record(value: Any, buf: _Buffer, start: int, end: int, index: int, source: str) -> ReadResult:
     if not isinstance(value, dict):
         return ParseError(
-            f"item {index} is {_json_type(value)}, not a CSL item object",
+            f"the item is {_json_type(value)}, not a CSL item object",
             source=source,
             line=buf.line_at(start),
             record=index,
@@ -730,10 +730,11 @@ def _record(value: Any, buf: _Buffer, start: int, end: int, index: int, source: 
         return item_to_record(value)
     except ValueError as exc:  # _ItemError and pydantic's ValidationError
         ident = value.get("id")
-        named = f" (id {ident!r})" if isinstance(ident, str | int) else ""
+        # The position is in ``record``/``line``; the cause names the item by its id.
+        named = f"item {ident!r}: " if isinstance(ident, str | int) else ""
         cause = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
         return ParseError(
-            f"item {index}{named}: {cause}",
+            f"{named}{cause}",
             source=source,
             line=buf.line_at(start),
             record=index,
