@@ -582,7 +582,7 @@ def _keyed_name(parts: list[str]) -> Name | None:
     )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_bibtex_name(text: str) -> Name | None:
     """One BibTeX name in any of its three forms; None when it has no name in it."""
     text = text.strip()
@@ -1106,7 +1106,7 @@ def _needs_group(text: str) -> bool:
     return "," in text or _AND.search(f" {text} ") is not None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _format_name(name: Name, ascii_only: bool) -> tuple[str, tuple[tuple[str, str], ...]]:
     """``von Family, Jr, Given`` for one name, and (reason, kind) of what changed."""
     notes: list[tuple[str, str]] = []

@@ -388,7 +388,7 @@ def normalize_lccn(text: str) -> str:
 # --- Normalising a value of a known scheme -----------------------------------------------
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=8192)
 def normalize_identifier(scheme: str, value: str) -> tuple[str, bool | None]:
     """Normalise ``value`` for ``scheme``; return it with its validity (see module doc).
 
