@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -88,10 +89,19 @@ class _Note(str):
     """An input-level notice (encoding guessed, bytes replaced), not a record."""
 
 
-def _open(source: str | Path | bytes | None) -> TextInput:
+def _checked_encoding(encoding: str | None) -> str | None:
+    if encoding is None:
+        return None
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}") from None
+
+
+def _open(source: str | Path | bytes | None, encoding: str | None = None) -> TextInput:
     if isinstance(source, bytes):
-        return open_bytes(source)
-    return open_input(source)
+        return open_bytes(source, encoding=encoding)
+    return open_input(source, encoding)
 
 
 def read_input(
@@ -147,13 +157,17 @@ def stamp(
 
 
 def read(
-    source: str | Path | bytes | None, format: str | None = None
+    source: str | Path | bytes | None,
+    format: str | None = None,
+    *,
+    encoding: str | None = None,
 ) -> Iterator[Record | ParseError]:
     """Stream the records of a file, bytes, or stdin (``None``/``-``).
 
     Yields ``Record`` or ``ParseError`` (one per bad record); never raises for bad data.
+    ``encoding`` overrides detection (a BOM still wins).
     """
-    opened = _open(source)
+    opened = _open(source, _checked_encoding(encoding))
     try:
         _fmt, items = read_input(opened, format)
         for item in items:
@@ -204,6 +218,7 @@ def convert(
     *,
     from_: str | None = None,
     jobs: int | None = None,
+    encoding: str | None = None,
     **options: Any,
 ) -> ConvertSummary:
     """Read every input (mixed formats allowed) and write one output in format ``to``.
@@ -217,9 +232,10 @@ def convert(
     if fmt.writer is None:
         raise ParseError(f"{fmt.name} cannot be written")
     summary = ConvertSummary(to=fmt.name)
+    encoding = _checked_encoding(encoding)
     with fmt.writer(output, **options) as writer:
         for source in inputs or [None]:
-            opened = _open(source)
+            opened = _open(source, encoding)
             try:
                 in_fmt, items = read_input(opened, from_)
                 plan = parallel.plan(opened, in_fmt, writer, jobs)

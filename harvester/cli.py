@@ -45,6 +45,11 @@ def _parser(*, light: bool = False) -> argparse.ArgumentParser:
     conv.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
     conv.add_argument("--report", metavar="FILE", help="write the full JSON report here")
     conv.add_argument(
+        "--encoding",
+        metavar="ENC",
+        help="input encoding (default: detected; e.g. gbk, latin-1 for files too short to tell)",
+    )
+    conv.add_argument(
         "--ascii", action="store_true", help="BibTeX: pure-ASCII LaTeX escapes instead of UTF-8"
     )
     conv.add_argument(
@@ -109,14 +114,28 @@ def _convert(args: argparse.Namespace) -> int:
         tmp = target.with_name(f".{target.name}.partial")
         with open(tmp, "w", encoding="utf-8", newline="\n") as out:
             summary = convert(
-                args.inputs, args.to, out, from_=args.from_, jobs=args.jobs, **options
+                args.inputs,
+                args.to,
+                out,
+                from_=args.from_,
+                jobs=args.jobs,
+                encoding=args.encoding,
+                **options,
             )
         tmp.replace(target)
     else:
         stdout = sys.stdout
         if isinstance(stdout, __import__("io").TextIOWrapper):
             stdout.reconfigure(encoding="utf-8", newline="\n")
-        summary = convert(args.inputs, args.to, stdout, from_=args.from_, jobs=args.jobs, **options)
+        summary = convert(
+            args.inputs,
+            args.to,
+            stdout,
+            from_=args.from_,
+            jobs=args.jobs,
+            encoding=args.encoding,
+            **options,
+        )
     if args.report:
         Path(args.report).write_text(
             json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

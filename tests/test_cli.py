@@ -186,3 +186,19 @@ def test_summary_groups_kept_fields_of_other_formats(tmp_path: Path) -> None:
     result = harvester("convert", str(src), "--to", "csl-json")
     assert result.returncode == 0, result.stderr
     assert "extra.ris:* (2)" in result.stderr
+
+
+def test_encoding_option_overrides_detection(tmp_path: Path) -> None:
+    # Too little text for any detector to tell GBK from Korean code pages.
+    path = tmp_path / "short-gbk.bib"
+    path.write_bytes(
+        "@article{k, author = {凯撒}, title = {测试期刊}, year = {2013}}\n".encode("gbk")
+    )
+    result = harvester("convert", str(path), "--encoding", "gbk", "--to", "csl-json")
+    assert result.returncode == 0, result.stderr
+    (item,) = json.loads(result.stdout)
+    assert item["title"] == "测试期刊"
+    assert item["author"][0] in ({"family": "凯撒"}, {"literal": "凯撒"})
+    assert "not UTF-8" not in result.stderr
+    bad = harvester("convert", str(path), "--encoding", "no-such-codec", "--to", "ris")
+    assert bad.returncode == 2 and "no-such-codec" in bad.stderr

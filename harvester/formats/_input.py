@@ -122,7 +122,7 @@ def detect_encoding(head: bytes) -> tuple[str, int, str | None]:
     return encoding, 0, f"not UTF-8: decoded as {encoding} (guessed)"
 
 
-def open_input(path: str | Path | None) -> TextInput:
+def open_input(path: str | Path | None, encoding: str | None = None) -> TextInput:
     """Open a file (or stdin for ``None`` / ``-``) as decoded text with its head."""
     if path is None or str(path) == "-":
         raw: BinaryIO = sys.stdin.buffer
@@ -130,15 +130,20 @@ def open_input(path: str | Path | None) -> TextInput:
     else:
         name = str(path)
         raw = open(path, "rb")  # noqa: SIM115 - closed by TextInput.close
-    opened = open_binary(raw, name)
+    opened = open_binary(raw, name, encoding)
     if path is not None and str(path) != "-":
         opened.path = Path(path)
     return opened
 
 
-def open_binary(raw: BinaryIO, name: str) -> TextInput:
+def open_binary(raw: BinaryIO, name: str, encoding: str | None = None) -> TextInput:
+    """Decode ``raw``; ``encoding`` (a person's word) overrides detection, BOM aside."""
     head_bytes = raw.read(HEAD_BYTES)
-    encoding, skip, note = detect_encoding(head_bytes)
+    detected, skip, note = detect_encoding(head_bytes)
+    if encoding is None or (skip and detected.startswith("utf")):
+        encoding = detected
+    else:
+        note = None
     stats = DecodeStats(notes=[note] if note else [])
     global _current
     _current = stats
@@ -151,5 +156,5 @@ def open_binary(raw: BinaryIO, name: str) -> TextInput:
     )
 
 
-def open_bytes(data: bytes, name: str = "<bytes>") -> TextInput:
-    return open_binary(io.BytesIO(data), name)
+def open_bytes(data: bytes, name: str = "<bytes>", encoding: str | None = None) -> TextInput:
+    return open_binary(io.BytesIO(data), name, encoding)
