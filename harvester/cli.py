@@ -6,6 +6,7 @@ Exit codes: 0 all records converted; 1 some record or input failed; 2 usage erro
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections import Counter
@@ -109,33 +110,32 @@ def _convert(args: argparse.Namespace) -> int:
         if path != "-" and not Path(path).is_file():
             raise ConfigError(f"{path}: no such file")
     options = {"ascii": True} if args.ascii else {}
-    if args.output:
-        target = Path(args.output)
-        tmp = target.with_name(f".{target.name}.partial")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-            summary = convert(
-                args.inputs,
-                args.to,
-                out,
-                from_=args.from_,
-                jobs=args.jobs,
-                encoding=args.encoding,
-                **options,
-            )
-        tmp.replace(target)
-    else:
-        stdout = sys.stdout
-        if isinstance(stdout, __import__("io").TextIOWrapper):
-            stdout.reconfigure(encoding="utf-8", newline="\n")
-        summary = convert(
+
+    def run(out: TextIO) -> ConvertSummary:
+        return convert(
             args.inputs,
             args.to,
-            stdout,
+            out,
             from_=args.from_,
             jobs=args.jobs,
             encoding=args.encoding,
             **options,
         )
+
+    if args.output:
+        # Write beside the target and rename: a crash never leaves a truncated file.
+        target = Path(args.output)
+        tmp = target.with_name(f".{target.name}.partial")
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+                summary = run(out)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            sys.stdout.reconfigure(encoding="utf-8", newline="\n")
+        summary = run(sys.stdout)
     if args.report:
         Path(args.report).write_text(
             json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -363,14 +363,7 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
             chunk = None
             continue
         # A new TY before this record's ER: the record is cut short.
-        yield ParseError(
-            _TRUNCATED,
-            source=source,
-            line=chunk.start,
-            record=chunk.index,
-            raw=chunk.raw(),
-            format_name=NAME,
-        )
+        yield _truncated(chunk, source)
         index += 1
         chunk = _Chunk(lineno, index, wos=False)
         chunk.lines.append(line)
@@ -378,14 +371,18 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
     if junk_count:
         yield junk_error()
     if chunk is not None:
-        yield ParseError(
-            _TRUNCATED,
-            source=source,
-            line=chunk.start,
-            record=chunk.index,
-            raw=chunk.raw(),
-            format_name=NAME,
-        )
+        yield _truncated(chunk, source)
+
+
+def _truncated(chunk: _Chunk, source: str) -> ParseError:
+    return ParseError(
+        _TRUNCATED,
+        source=source,
+        line=chunk.start,
+        record=chunk.index,
+        raw=chunk.raw(),
+        format_name=NAME,
+    )
 
 
 def _ris_line(chunk: _Chunk, line: str) -> str | None:
