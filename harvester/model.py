@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from pydantic import (
 from harvester.normalize.identifiers import isbn13, normalize_identifier
 from harvester.normalize.language import normalize_language
 from harvester.normalize.pages import normalize_pages
-from harvester.normalize.text import clean_optional, clean_text
+from harvester.normalize.text import clean_optional, clean_text, is_clean
 
 # CSL 1.0.2 item types (https://docs.citationstyles.org/en/stable/specification.html#appendix-iii-types).
 CSL_TYPES: tuple[str, ...] = (
@@ -39,6 +38,8 @@ CSL_TYPES: tuple[str, ...] = (
     "personal_communication", "post", "post-weblog", "regulation", "report", "review",
     "review-book", "software", "song", "speech", "standard", "thesis", "treaty", "webpage",
 )  # fmt: skip
+
+_CSL_TYPE_SET = frozenset(CSL_TYPES)
 
 IdentifierScheme = Literal[
     "doi", "issn", "isbn", "pmid", "pmcid", "oclc", "lccn", "url", "oai", "arxiv"
@@ -55,17 +56,6 @@ _NAME_PARTS = (
     "dropping-particle", "non-dropping-particle",
 )  # fmt: skip
 _NAME_CORE = ("family", "given")
-
-
-def _is_clean(value: str) -> bool:
-    """Cheap test for text ``clean_text`` would return unchanged (the common case)."""
-    return (
-        value.isprintable()
-        and value[0] != " "
-        and value[-1] != " "
-        and "  " not in value
-        and (value.isascii() or unicodedata.is_normalized("NFC", value))
-    )
 
 
 class Name(BaseModel):
@@ -93,7 +83,7 @@ class Name(BaseModel):
         for key, value in data.items():
             if value is None:
                 continue
-            if not (type(value) is str and value and _is_clean(value)):
+            if not (type(value) is str and value and is_clean(value)):
                 value = clean_optional(value)
                 if value is None:
                     continue
@@ -291,6 +281,8 @@ class Record(BaseModel):
     @field_validator("type", mode="before")
     @classmethod
     def _known_type(cls, value: object) -> str:
+        if type(value) is str and value in _CSL_TYPE_SET:
+            return value
         text = clean_text(str(value)).lower() if value is not None else "document"
         if text not in CSL_TYPES:
             raise ValueError(f"not a CSL item type: {value!r}")

@@ -47,9 +47,22 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     return value
 
 
+def is_clean(value: str) -> bool:
+    """Cheap test for text ``clean_text`` would return unchanged (the common case)."""
+    return (
+        value.isprintable()
+        and value[:1] != " "
+        and value[-1:] != " "
+        and "  " not in value
+        and (value.isascii() or unicodedata.is_normalized("NFC", value))
+    )
+
+
 def clean_optional(value: object, *, multiline: bool = False) -> str | None:
     """``clean_text`` for optional fields: ``None`` and empty results become ``None``."""
     if value is None:
         return None
+    if type(value) is str and value and is_clean(value):
+        return value
     text = clean_text(str(value), multiline=multiline)
     return text or None
