@@ -321,7 +321,7 @@ def _escape_braces(text: str) -> str:
 def ascii_escape_char(char: str) -> tuple[str, bool]:
     """The ASCII LaTeX for one non-ASCII character, and whether it is a real escape.
 
-    ``False`` means no LaTeX name was found and ``{\\char"XXXX}`` was written, which
+    ``False`` means no LaTeX name was found and ``{\\char"<hex>}`` was written, which
     only XeLaTeX/LuaLaTeX typeset.
     """
     named = _ASCII_NAMED.get(char)
@@ -363,7 +363,7 @@ def escape_latex(text: str, *, ascii_only: bool = False) -> tuple[str, str]:
     """Escape ``text`` for a braced BibTeX value.
 
     Returns the escaped text and the characters that had no ASCII LaTeX escape (empty
-    unless ``ascii_only``); those were written as ``{\\char"XXXX}``.
+    unless ``ascii_only``); those were written as ``{\\char"<hex>}``.
     """
     if LATEX_SPECIAL.search(text) is not None:
         text = _escape_braces(text) if ("{" in text or "}" in text) else _escape_plain(text)

@@ -1172,7 +1172,7 @@ class BibtexWriter(Writer):
     * ``month = aug`` (a macro), ``year``, and ``date`` (EDTF) only when there is a day or
       a range; all ISSNs and ISBNs comma-separated; ``doi`` bare; pages with ``--``.
     * UTF-8 by default; ``ascii=True`` writes LaTeX escapes (``{\\"u}``); a character with
-      no escape is written ``{\\char"XXXX}`` and reported as ``changed``.
+      no escape is written ``{\\char"<hex>}`` and reported as ``changed``.
     """
 
     format_name = NAME
