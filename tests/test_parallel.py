@@ -39,6 +39,21 @@ def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _chunk_count(path: Path, in_format: str, out_format: str) -> int:
+    """How many chunks the planner cuts ``path`` into (0: not split at all)."""
+    from harvester.formats import FORMATS
+    from harvester.formats._input import open_input
+
+    writer = FORMATS[out_format].writer
+    assert writer is not None
+    opened = open_input(path)
+    try:
+        plan = parallel.plan(opened, FORMATS[in_format], writer(io.StringIO()), 2)
+    finally:
+        opened.close()
+    return len(plan.chunks) if plan is not None else 0
+
+
 def _run(path: Path, to: str, jobs: int) -> tuple[str, api.ConvertSummary]:
     out = io.StringIO()
     summary = api.convert([path], to, out, jobs=jobs)
@@ -77,6 +92,7 @@ def test_csl_json_input_is_split_too(big_jsonl: Path, tmp_path: Path) -> None:
     csl.write_text(text, encoding="utf-8")
     one_text, one = _run(csl, "ris", 1)
     two_text, two = _run(csl, "ris", 2)
+    assert _chunk_count(csl, "csl-json", "ris") >= 3
     assert two_text == one_text
     assert (two.read, two.errors) == (one.read, []) and one.read == 4000
 
@@ -84,24 +100,39 @@ def test_csl_json_input_is_split_too(big_jsonl: Path, tmp_path: Path) -> None:
 def test_pretty_printed_csl_json_is_split_at_item_starts(big_jsonl: Path, tmp_path: Path) -> None:
     import json
 
-    from harvester.formats import FORMATS
-    from harvester.formats._input import open_input
-
     text, _summary = _run(big_jsonl, "csl-json", 1)
     items = json.loads(text)
     items[3000]["type"] = "not-a-type"  # one bad item deep inside a later chunk
     pretty = tmp_path / "zotero-style.json"
     pretty.write_text(json.dumps(items, indent=2, ensure_ascii=False), encoding="utf-8")
-    opened = open_input(pretty)
-    try:
-        writer = FORMATS["ris"].writer
-        assert writer is not None
-        plan = parallel.plan(opened, FORMATS["csl-json"], writer(io.StringIO()), 2)
-    finally:
-        opened.close()
-    assert plan is not None and len(plan.chunks) >= 3
+    assert _chunk_count(pretty, "csl-json", "ris") >= 3
     one_text, one = _run(pretty, "ris", 1)
     two_text, two = _run(pretty, "ris", 2)
     assert two_text == one_text
     assert [e.describe() for e in two.errors] == [e.describe() for e in one.errors]
     assert len(one.errors) == 1 and one.errors[0].record == 3001
+
+
+def test_bibtex_macros_reach_every_chunk(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "macros.bib"
+    with path.open("w", encoding="utf-8") as out:
+        out.write('@string{jnl = "Journal of {DNA} Studies"}\n\n')
+        for i in range(6000):
+            if i == 3000:  # a macro defined half-way is known only to later entries
+                out.write('@string{late = "Late Journal"}\n\n')
+            journal = "late" if i > 3000 else "jnl"
+            out.write(
+                f"@article{{k{i},\n  title = {{Entry {i} {'x' * (i % 200)}}},\n"
+                f"  journal = {journal},\n  year = 2001,\n}}\n\n"
+            )
+    assert path.stat().st_size > parallel.MIN_PARALLEL_BYTES
+    one_text, one = _run(path, "csl-json", 1)
+    two_text, two = _run(path, "csl-json", 2)
+    assert two_text == one_text
+    assert (one.written, two.written, one.errors, two.errors) == (6000, 6000, [], [])
+    assert _chunk_count(path, "bibtex", "csl-json") >= 3
+    items = json.loads(two_text)
+    assert items[0]["container-title"] == "Journal of DNA Studies"
+    assert items[5999]["container-title"] == "Late Journal"
