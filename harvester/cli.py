@@ -64,9 +64,10 @@ def _parser(*, light: bool = False) -> argparse.ArgumentParser:
 
     commands.add_parser("formats", help="list the formats this harvester reads and writes")
     if not light:
-        from harvester import cli_harvest
+        from harvester import cli_fetch, cli_harvest
 
         cli_harvest.register(commands)
+        cli_fetch.register(commands)
     return parser
 
 
