@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 HTTP = Path(__file__).resolve().parent.parent / "fixtures" / "http"
 
@@ -45,3 +46,17 @@ def serve(
 def base_url(server: HTTPServer) -> str:
     """Loopback by address: "localhost" may try ::1 first and cost a timeout."""
     return f"http://127.0.0.1:{server.port}"
+
+
+def respond(
+    source: str, case: str, *, status: int | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """A fresh werkzeug response for a recorded case, for handlers that answer in turn;
+    ``status`` and ``headers`` override or add to the recorded ones."""
+    body, recorded_status, recorded_headers = load(source, case)
+    recorded_headers.update(headers or {})
+    content_type = recorded_headers.pop("Content-Type", recorded_headers.pop("content-type", None))
+    response = Response(body, status=status or recorded_status, content_type=content_type)
+    for name, value in recorded_headers.items():
+        response.headers[name] = value
+    return response
