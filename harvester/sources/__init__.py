@@ -10,9 +10,16 @@ import re
 
 from harvester.errors import ConfigError
 from harvester.normalize.identifiers import parse_doi
+from harvester.sources import doi, embedded, openlibrary, pubmed, vufind
 from harvester.sources._base import FetchContext, Source, SourceSettings, Target
 
-SOURCES: tuple[Source, ...] = ()
+SOURCES: tuple[Source, ...] = (
+    vufind.SOURCE,
+    doi.SOURCE,
+    pubmed.SOURCE,
+    openlibrary.SOURCE,
+    embedded.SOURCE,
+)
 
 __all__ = [
     "SOURCES",
