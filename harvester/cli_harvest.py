@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from harvester.api import write
 from harvester.errors import ConfigError
 from harvester.formats import find_format
-from harvester.harvest import MAPPERS, HarvestSummary, harvest_safely
+from harvester.harvest import MAPPERS, HarvestSummary, PageRows, harvest_safely
 from harvester.http import HttpSettings
-from harvester.oai.client import OAIClient, Page
+from harvester.oai.client import OAIClient
 from harvester.store import Checkpoint, Store, atomic_write
 
 STORE_ENV = "HARVESTER_STORE"
@@ -69,6 +69,15 @@ def _add_http(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contact", metavar="EMAIL", help="contact put in the User-Agent")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress, only errors")
     parser.add_argument("--json", metavar="FILE", help="also write the summary as JSON here")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes mapping pages while this one fetches and stores "
+        "(default: 2 on two cores or more; 0: none)",
+    )
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -131,7 +140,9 @@ def _settings(args: argparse.Namespace, urls: list[str]) -> HttpSettings:
     return settings
 
 
-def _progress(quiet: bool) -> tuple[Callable[[Checkpoint, Page], None] | None, Callable[[], None]]:
+def _progress(
+    quiet: bool,
+) -> tuple[Callable[[Checkpoint, PageRows], None] | None, Callable[[], None]]:
     """A rich progress bar on a terminal (records, pages, rate, ETA); nothing otherwise."""
     if quiet or not sys.stderr.isatty():
         return None, lambda: None
@@ -154,7 +165,7 @@ def _progress(quiet: bool) -> tuple[Callable[[Checkpoint, Page], None] | None, C
     bar.start()
     task = bar.add_task("harvesting", total=None, pages=0, rate=0.0)
 
-    def update(cp: Checkpoint, page: Page) -> None:
+    def update(cp: Checkpoint, page: PageRows) -> None:
         elapsed = bar.tasks[task].elapsed or 0.0
         done = cp.records
         bar.update(
@@ -228,6 +239,7 @@ def run_harvest(args: argparse.Namespace) -> int:
                     until=args.until,
                     restart=args.restart,
                     progress=update,
+                    workers=args.jobs,
                 )
         finally:
             stop()
@@ -262,6 +274,7 @@ def run_refresh(args: argparse.Namespace) -> int:
                             prefix=cp.prefix,
                             set_=cp.set_spec or None,
                             progress=update,
+                            workers=args.jobs,
                         )
                     )
         finally:

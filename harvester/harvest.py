@@ -15,6 +15,9 @@ second time change nothing and are not duplicated.
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -27,9 +30,26 @@ from pydantic import ValidationError
 from harvester.errors import ConfigError, HarvesterError, ParseError
 from harvester.formats import marcxml, mods, oai_dc
 from harvester.model import Provenance, Record
-from harvester.oai.client import OAIClient, OAIRecord, Page, format_datestamp
+from harvester.oai.client import (
+    OAIClient,
+    OAIRecord,
+    Page,
+    ResumptionToken,
+    format_datestamp,
+    parse_records_page,
+)
 from harvester.oai.errors import BadResumptionToken
-from harvester.store import Change, Checkpoint, Item, Quarantined, Store
+from harvester.oai.pipeline import Pipeline
+from harvester.store import (
+    DELETED_HASH,
+    Change,
+    Checkpoint,
+    Quarantined,
+    Row,
+    Store,
+    content_hash,
+    normalised_json,
+)
 from harvester.xml import Element
 
 Mapper = Callable[..., Record]
@@ -120,44 +140,96 @@ class HarvestSummary:
         )
 
 
-ProgressCallback = Callable[[Checkpoint, Page], None]
+@dataclass
+class PageRows:
+    """One page mapped and serialised: all the store has left to do is write it.
+
+    Plain tuples, strings and bytes, so a worker process sends it back cheaply.
+    ``stamps`` is ``(lowest, highest, in order within the page)`` of the header
+    datestamps, or None when the page had none.
+    """
+
+    rows: list[Row]
+    bad: list[Quarantined]
+    token: ResumptionToken | None
+    repaired: int = 0
+    stamps: tuple[str, str, bool] | None = None
 
 
-def _map(
-    oai: OAIRecord, mapper: Mapper, endpoint: str, prefix: str, fetched: datetime
-) -> Item | Quarantined:
+ProgressCallback = Callable[[Checkpoint, PageRows], None]
+
+_MARK = "\x00"
+_MARK_JSON = json.dumps(_MARK)
+
+
+def _record_of(oai: OAIRecord, mapper: Mapper) -> Record | str | None:
+    """The mapped record, None for a tombstone, or why it cannot be stored."""
     header = oai.header
     if not header.identifier:
-        return Quarantined(None, "record header without an identifier", oai.raw)
+        return "record header without an identifier"
     if header.deleted:
-        return Item(header.identifier, None, oai.raw, prefix, header.datestamp, header.set_specs)
+        return None
     metadata: Element | None = oai.metadata
     if metadata is None:
-        return Quarantined(header.identifier, "record without metadata", oai.raw)
+        return "record without metadata"
     try:
-        record = mapper(metadata, source_id=header.identifier)
+        return mapper(metadata, source_id=header.identifier)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "record"
-        return Quarantined(header.identifier, f"invalid record: {where}: {first['msg']}", oai.raw)
+        return f"invalid record: {where}: {first['msg']}"
     except (ValueError, ParseError) as exc:
-        return Quarantined(header.identifier, f"invalid record: {exc}", oai.raw)
-    record.provenance.append(
-        Provenance(
-            source=endpoint,
-            source_id=header.identifier,
-            url=endpoint,
-            fetched_at=fetched,
-            raw_format=prefix,
-        )
+        return f"invalid record: {exc}"
+
+
+def map_page(page: Page, mapper: Mapper, endpoint: str, prefix: str, fetched: datetime) -> PageRows:
+    """Map, validate, serialise and hash every record of a page (no store access).
+
+    The same function runs in-process and in the worker processes, so both paths store
+    byte-identical rows.
+    """
+    provenance = Provenance(
+        source=endpoint, source_id=_MARK, url=endpoint, fetched_at=fetched, raw_format=prefix
     )
-    return Item(header.identifier, record, oai.raw, prefix, header.datestamp, header.set_specs)
+    # One provenance serialisation per page; each record only splices its identifier in.
+    head, tail = json.dumps([provenance.model_dump(mode="json")]).split(_MARK_JSON)
+    rows: list[Row] = []
+    bad: list[Quarantined] = []
+    low = high = ""
+    ordered = True
+    for oai in page.items:
+        header = oai.header
+        stamp = header.datestamp
+        if stamp:
+            if not high:
+                low = high = stamp
+            elif stamp < high:
+                ordered = False
+                low = min(low, stamp)
+            else:
+                high = stamp
+        mapped = _record_of(oai, mapper)
+        if isinstance(mapped, str):
+            bad.append(Quarantined(header.identifier or None, mapped, oai.raw))
+            continue
+        identifier = header.identifier
+        sets = json.dumps(list(header.set_specs)) if header.set_specs else "[]"
+        if mapped is None:
+            rows.append((identifier, None, oai.raw, prefix, DELETED_HASH, stamp, sets, None))
+            continue
+        document = normalised_json(mapped)
+        rows.append(
+            (identifier, document, oai.raw, prefix, content_hash(document), stamp, sets,
+             head + json.dumps(identifier) + tail)
+        )  # fmt: skip
+    bad.extend(
+        Quarantined(b.identifier, f"not well-formed XML: {b.reason}", b.raw) for b in page.broken
+    )
+    return PageRows(rows, bad, page.token, page.repaired, (low, high, ordered) if high else None)
 
 
-def _pages(
-    client: OAIClient, cp: Checkpoint, from_: str | None, token: str | None
-) -> Iterator[Page]:
-    params = {"metadataPrefix": cp.prefix}
+def _list_params(client: OAIClient, cp: Checkpoint, from_: str | None) -> dict[str, str]:
+    params = {"verb": "ListRecords", "metadataPrefix": cp.prefix}
     if (from_ or cp.harvest_until) and cp.granularity is None:
         cp.granularity = client.identify().granularity
     if from_:
@@ -166,7 +238,20 @@ def _pages(
         params["until"] = format_datestamp(cp.harvest_until, cp.granularity or "YYYY-MM-DD")
     if cp.set_spec:
         params["set"] = cp.set_spec
+    return params
+
+
+def _pages(
+    client: OAIClient, cp: Checkpoint, from_: str | None, token: str | None
+) -> Iterator[Page]:
+    params = _list_params(client, cp, from_)
+    del params["verb"]
     return client.pages("ListRecords", params, resumption_token=token)
+
+
+def _is_final(token: ResumptionToken | None, requested_with: str | None) -> bool:
+    """The list ends on an absent or empty token, or one equal to the token just used."""
+    return token is None or not token.value or token.value == requested_with
 
 
 _DONE = object()
@@ -213,6 +298,60 @@ def prefetch(pages: Iterator[Page]) -> Generator[Page, None, None]:
         worker.join(timeout=60)
 
 
+def default_workers() -> int:
+    """Worker processes that map pages while this one fetches and writes: two where
+    there are two cores or more, none on one core (there they would only take turns)."""
+    if not hasattr(os, "fork"):
+        return 0  # the pipeline forks its workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 if (cores or 1) >= 2 else 0
+
+
+def _work_page(
+    body: bytes, url: str, fetched: datetime, *, mapper: Mapper, endpoint: str, prefix: str
+) -> PageRows:
+    """What a worker process does with a 2xx ListRecords body."""
+    return map_page(parse_records_page(body, url), mapper, endpoint, prefix, fetched)
+
+
+def _mapped_pages(
+    client: OAIClient,
+    cp: Checkpoint,
+    mapper: Mapper,
+    from_: str | None,
+    token: str | None,
+    workers: int,
+) -> Generator[PageRows, None, None]:
+    """Every page of the list, mapped, in order.
+
+    With ``workers``, the first page is handled here; if the list goes on, the rest
+    goes through a :class:`~harvester.oai.pipeline.Pipeline` (pages fetched ahead, mapped in
+    worker processes). Without, pages are fetched one ahead in a thread.
+    """
+    endpoint, prefix = client.base_url, cp.prefix
+    if workers <= 0:
+        for page in prefetch(_pages(client, cp, from_, token)):
+            yield map_page(page, mapper, endpoint, prefix, datetime.now(UTC))
+        return
+    if token:
+        request = {"verb": "ListRecords", "resumptionToken": token}
+    else:
+        request = _list_params(client, cp, from_)
+    page = client.request_page(request, "record", "ListRecords")
+    first = map_page(page, mapper, endpoint, prefix, datetime.now(UTC))
+    yield first
+    if _is_final(first.token, token):
+        return
+    assert first.token is not None
+    work = functools.partial(_work_page, mapper=mapper, endpoint=endpoint, prefix=prefix)
+
+    def fallback(page: Page, fetched: datetime) -> PageRows:
+        return map_page(page, mapper, endpoint, prefix, fetched)
+
+    with Pipeline(client, workers, work, fallback) as pipeline:
+        yield from pipeline.pages(first.token.value)
+
+
 def harvest(
     store: Store,
     client: OAIClient,
@@ -223,8 +362,13 @@ def harvest(
     until: str | None = None,
     restart: bool = False,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> HarvestSummary:
     """Harvest ``client``'s repository into ``store``; resume or go incremental as needed.
+
+    ``workers`` processes map pages while this one fetches and writes (default
+    :func:`default_workers`; 0: everything in this process). The store ends the same
+    either way: pages are written in list order, each with its checkpoint.
 
     Raises:
         ConfigError: ``prefix`` has no mapping.
@@ -266,9 +410,10 @@ def harvest(
     if cp.granularity is None and (start_from or until):
         cp.granularity = client.identify().granularity
     client.granularity = cp.granularity or client.granularity
-    repaired_before = client.repaired
+    jobs = default_workers() if workers is None else workers
     previous_token = token
-    pages = prefetch(_pages(client, cp, start_from, token))
+    pages = _mapped_pages(client, cp, mapper, start_from, token, jobs)
+    store.background_checkpoints()
     try:
         while True:
             try:
@@ -283,29 +428,17 @@ def harvest(
                     cp.last_datestamp if cp.ordered and cp.last_datestamp else cp.harvest_from
                 )
                 previous_token = None
-                pages = prefetch(_pages(client, cp, restart_from, None))
+                pages.close()
+                pages = _mapped_pages(client, cp, mapper, restart_from, None, jobs)
                 continue
-            fetched = datetime.now(UTC)
-            items: list[Item] = []
-            bad: list[Quarantined] = []
-            for oai in page.items:
-                mapped = _map(oai, mapper, endpoint, prefix, fetched)
-                if isinstance(mapped, Item):
-                    items.append(mapped)
-                else:
-                    bad.append(mapped)
-                stamp = oai.header.datestamp
-                if stamp:
-                    if cp.last_datestamp and stamp < cp.last_datestamp:
-                        cp.ordered = False
-                    if not cp.last_datestamp or stamp > cp.last_datestamp:
-                        cp.last_datestamp = stamp
-            bad.extend(
-                Quarantined(b.identifier, f"not well-formed XML: {b.reason}", b.raw)
-                for b in page.broken
-            )
+            if page.stamps is not None:
+                low, high, in_order = page.stamps
+                if not in_order or (cp.last_datestamp and low < cp.last_datestamp):
+                    cp.ordered = False
+                if not cp.last_datestamp or high > cp.last_datestamp:
+                    cp.last_datestamp = high
             next_token = page.token
-            final = next_token is None or not next_token.value or next_token.value == previous_token
+            final = _is_final(next_token, previous_token)
             cp.token = None if final or next_token is None else next_token.value
             cp.token_expiry = None if final or next_token is None else next_token.expiration_date
             cp.cursor = next_token.cursor if next_token is not None else None
@@ -314,22 +447,23 @@ def harvest(
             )
             cp.status = "complete" if final else "running"
             cp.pages += 1
-            cp.records += len(items)
-            changes = store.commit_page(endpoint, items, bad, cp)
+            cp.records += len(page.rows)
+            changes = store.commit_rows(endpoint, page.rows, page.bad, cp)
             summary.record(changes)
-            summary.quarantined += len(bad)
+            summary.quarantined += len(page.bad)
             summary.pages += 1
+            summary.repaired_characters += page.repaired
             previous_token = next_token.value if next_token is not None else None
             if progress is not None:
                 progress(cp, page)
     finally:
-        pages.close()  # stops the prefetch thread on any exit
+        pages.close()  # stops the fetch thread and the worker processes on any exit
+        store.stop_background_checkpoints()
     if cp.status != "complete":
         # An empty list (noRecordsMatch) or a first page that ended the list.
         cp.status = "complete"
         cp.token = None
         store.save_checkpoint(cp)
-    summary.repaired_characters = client.repaired - repaired_before
     return summary
 
 

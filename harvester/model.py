@@ -11,8 +11,9 @@ from __future__ import annotations
 import calendar
 import json
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -45,6 +46,7 @@ IdentifierScheme = Literal[
     "doi", "issn", "isbn", "pmid", "pmcid", "oclc", "lccn", "url", "oai", "arxiv"
 ]  # fmt: skip
 IdentifierKind = Literal["print", "electronic", "linking"]
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def _hyphenate(name: str) -> str:
@@ -88,11 +90,7 @@ class Name(BaseModel):
                 if value is None:
                     continue
             out[key] = value
-        has_parts = any(out.get(k) for k in _NAME_PARTS)
-        if "literal" in out and has_parts:
-            raise ValueError("a name is either a literal or parts, never both")
-        if "literal" not in out and not any(out.get(k) for k in _NAME_CORE):
-            raise ValueError("a name needs a family or given name, or a literal")
+        _check_name_parts(out)
         return out
 
     def display(self) -> str:
@@ -102,6 +100,14 @@ class Name(BaseModel):
         parts = [self.given, self.dropping_particle, self.non_dropping_particle, self.family]
         text = " ".join(p for p in parts if p)
         return f"{text}, {self.suffix}" if self.suffix else text
+
+
+def _check_name_parts(out: dict[str, str]) -> None:
+    has_parts = any(out.get(k) for k in _NAME_PARTS)
+    if "literal" in out and has_parts:
+        raise ValueError("a name is either a literal or parts, never both")
+    if "literal" not in out and not any(out.get(k) for k in _NAME_CORE):
+        raise ValueError("a name needs a family or given name, or a literal")
 
 
 def _check_parts(parts: tuple[int, ...]) -> tuple[int, ...]:
@@ -227,6 +233,54 @@ _TEXT_FIELDS = (
 )  # fmt: skip
 
 
+# --- What the Record validators do, as plain functions (shared with build_record) --------
+
+
+def _clean_pages(value: object) -> str | None:
+    text = clean_optional(value)
+    return normalize_pages(text) or None if text else None
+
+
+def _clean_language(value: object) -> str | None:
+    text = clean_optional(value)
+    if text is None:
+        return None
+    return normalize_language(text) or text
+
+
+def _clean_keywords(value: object) -> list[str]:
+    if not isinstance(value, list | tuple):
+        return []
+    seen: dict[str, None] = {}
+    for item in value:
+        text = clean_optional(item)
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+def _dedupe_identifiers(value: list[Identifier]) -> list[Identifier]:
+    seen: dict[tuple[str, str], Identifier] = {}
+    for ident in value:
+        key = (ident.scheme, ident.value)
+        known = seen.get(key)
+        if known is None or (known.kind is None and ident.kind is not None):
+            seen[key] = ident
+    return list(seen.values())
+
+
+def _clean_extra(value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, list[str]] = {}
+    for key, items in value.items():
+        values = items if isinstance(items, list | tuple) else [items]
+        cleaned = [v for v in (clean_optional(i, multiline=True) for i in values) if v]
+        if cleaned:
+            out[str(key)] = cleaned
+    return out
+
+
 class Record(BaseModel):
     """One bibliographic record.
 
@@ -291,52 +345,27 @@ class Record(BaseModel):
     @field_validator("page", mode="before")
     @classmethod
     def _pages(cls, value: object) -> str | None:
-        text = clean_optional(value)
-        return normalize_pages(text) or None if text else None
+        return _clean_pages(value)
 
     @field_validator("language", mode="before")
     @classmethod
     def _language(cls, value: object) -> str | None:
-        text = clean_optional(value)
-        if text is None:
-            return None
-        return normalize_language(text) or text
+        return _clean_language(value)
 
     @field_validator("keywords", mode="before")
     @classmethod
     def _keywords(cls, value: object) -> list[str]:
-        if not isinstance(value, list | tuple):
-            return []
-        seen: dict[str, None] = {}
-        for item in value:
-            text = clean_optional(item)
-            if text:
-                seen.setdefault(text, None)
-        return list(seen)
+        return _clean_keywords(value)
 
     @field_validator("identifiers", mode="after")
     @classmethod
     def _dedupe_identifiers(cls, value: list[Identifier]) -> list[Identifier]:
-        seen: dict[tuple[str, str], Identifier] = {}
-        for ident in value:
-            key = (ident.scheme, ident.value)
-            known = seen.get(key)
-            if known is None or (known.kind is None and ident.kind is not None):
-                seen[key] = ident
-        return list(seen.values())
+        return _dedupe_identifiers(value)
 
     @field_validator("extra", mode="before")
     @classmethod
     def _extra(cls, value: object) -> dict[str, list[str]]:
-        if not isinstance(value, dict):
-            return {}
-        out: dict[str, list[str]] = {}
-        for key, items in value.items():
-            values = items if isinstance(items, list | tuple) else [items]
-            cleaned = [v for v in (clean_optional(i, multiline=True) for i in values) if v]
-            if cleaned:
-                out[str(key)] = cleaned
-        return out
+        return _clean_extra(value)
 
     # Convenience views used by writers.
     def identifiers_of(self, scheme: str) -> list[Identifier]:
@@ -346,6 +375,225 @@ class Record(BaseModel):
     def doi(self) -> str | None:
         found = self.identifiers_of("doi")
         return found[0].value if found else None
+
+
+# --- Fast construction for values readers already hold ------------------------------------
+#
+# Validating a record through pydantic costs more than reading it: a Python validator
+# call per field and per name. Readers build records with ``build_record``/``make_name``,
+# which apply the same cleaning functions as the validators above and set the instance's
+# state directly; any value outside the shapes they know (an alias key, a dict for a name,
+# a non-string text) goes through full validation instead, so the result, and every error,
+# is the same as ``Record(**data)``. tests/test_speed_paths.py holds them to that.
+
+_NAME_FIELDS = tuple(Name.model_fields)
+_NAME_FIELD_SET = frozenset(_NAME_FIELDS)
+_IDENTIFIER_SCHEMES = frozenset(get_args(IdentifierScheme))
+_IDENTIFIER_KINDS = frozenset((None, *get_args(IdentifierKind)))
+_IDENTIFIER_KEYS = frozenset(("scheme", "value", "kind"))
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _instance(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance with the state pydantic's validator would give it (no private attrs)."""
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields_set)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def make_name(**parts: str | None) -> Name:
+    """``Name(**parts)``, without pydantic's overhead when the parts are clean strings."""
+    out: dict[str, str] = {}
+    for key, value in parts.items():
+        if value is None:
+            continue
+        if key not in _NAME_FIELD_SET or type(value) is not str or not value:
+            return Name(**parts)
+        if not is_clean(value):
+            return Name(**parts)
+        out[key] = value
+    if "literal" in out:
+        if len(out) > 1 and any(out.get(k) for k in _NAME_PARTS):
+            return Name(**parts)  # raises, as validation does
+    elif not (out.get("family") or out.get("given")):
+        return Name(**parts)
+    values = {key: out.get(key) for key in _NAME_FIELDS}
+    return _instance(Name, values, set(out))
+
+
+def make_identifier(data: dict[str, Any]) -> Identifier:
+    """``Identifier(**data)`` for a ``scheme``/``value``/``kind`` dict."""
+    scheme = data.get("scheme")
+    value = data.get("value")
+    kind = data.get("kind")
+    if (
+        type(scheme) is not str
+        or type(value) is not str
+        or scheme not in _IDENTIFIER_SCHEMES
+        or not (kind is None or (type(kind) is str and kind in _IDENTIFIER_KINDS))
+        or not _IDENTIFIER_KEYS.issuperset(data)
+    ):
+        return Identifier(**data)
+    if scheme == "issn" or scheme == "isbn":
+        # Serial numbers repeat through a file: one shared (immutable) instance each.
+        return _cached_identifier(scheme, value, kind, "kind" in data)
+    return _checked_identifier(scheme, value, kind, "kind" in data)
+
+
+def _checked_identifier(scheme: str, value: str, kind: str | None, has_kind: bool) -> Identifier:
+    normal, valid = normalize_identifier(scheme, clean_text(value))
+    if not normal:
+        data = {"scheme": scheme, "value": value} | ({"kind": kind} if has_kind else {})
+        return Identifier(**data)  # raises, as validation does
+    values = {"scheme": scheme, "value": normal, "kind": kind, "valid": valid}
+    fields_set = {"scheme", "value", "kind", "valid"} if has_kind else {"scheme", "value", "valid"}
+    return _instance(Identifier, values, fields_set)
+
+
+_cached_identifier = lru_cache(maxsize=4096)(_checked_identifier)
+
+
+def _all_of(items: object, cls: type) -> bool:
+    return isinstance(items, list) and all(type(item) is cls for item in items)
+
+
+_NAME_KEYS = {key: key for key in _NAME_FIELDS} | {
+    "dropping-particle": "dropping_particle",
+    "non-dropping-particle": "non_dropping_particle",
+}
+
+
+# The same people recur through a file; names are immutable, so records may share them.
+@lru_cache(maxsize=8192)
+def _family_given(family: str, given: str) -> Name | None:
+    try:
+        return make_name(family=family, given=given)
+    except ValueError:
+        return None
+
+
+def _names_field(value: object) -> list[Name] | None:
+    """Names as instances, or as clean CSL-style part dicts (made here, once)."""
+    if not isinstance(value, list):
+        return None
+    names: list[Name] = []
+    for item in value:
+        if type(item) is Name:
+            names.append(item)
+            continue
+        if type(item) is not dict:
+            return None
+        if len(item) == 2:
+            family = item.get("family")
+            given = item.get("given")
+            if type(family) is str and type(given) is str:
+                name = _family_given(family, given)
+                if name is None:
+                    return None
+                names.append(name)
+                continue
+        parts: dict[str, str | None] = {}
+        for key, part in item.items():
+            field = _NAME_KEYS.get(key)
+            if field is None or field in parts:
+                return None
+            parts[field] = part
+        try:
+            names.append(make_name(**parts))
+        except ValueError:
+            return None  # validation of the whole record reports it, located
+    return names
+
+
+_LINE_FIELDS = frozenset(_TEXT_FIELDS)
+_PARAGRAPH_FIELDS = frozenset(_MULTILINE_FIELDS)
+_RECORD_FIELDS = tuple(Record.model_fields)
+_RECORD_DEFAULTS: dict[str, Any] = {
+    name: info.default for name, info in Record.model_fields.items() if info.default_factory is None
+}
+_FALLBACK = object()
+
+
+def _fast_value(key: str, value: Any) -> Any:
+    """One field's validated value, or ``_FALLBACK`` when only pydantic can say."""
+    if key in _LINE_FIELDS:
+        if value is None or type(value) is str:
+            return clean_optional(value)
+        return _FALLBACK
+    if key in _PARAGRAPH_FIELDS:
+        if value is None or type(value) is str:
+            return clean_optional(value, multiline=True)
+        return _FALLBACK
+    if key == "author" or key == "editor" or key == "translator":
+        names = _names_field(value)
+        return _FALLBACK if names is None else names
+    if key == "issued" or key == "accessed":
+        if value is None or type(value) is Date:
+            return value
+        return _FALLBACK
+    if key == "type":
+        return value if type(value) is str and value in _CSL_TYPE_SET else _FALLBACK
+    if key == "page":
+        return _clean_pages(value) if value is None or type(value) is str else _FALLBACK
+    if key == "language":
+        return _clean_language(value) if value is None or type(value) is str else _FALLBACK
+    if key == "keywords":
+        return _clean_keywords(value) if isinstance(value, list) else _FALLBACK
+    if key == "identifiers":
+        if not isinstance(value, list):
+            return _FALLBACK
+        idents: list[Identifier] = []
+        for item in value:
+            if type(item) is Identifier:
+                idents.append(item)
+            elif type(item) is dict:
+                try:
+                    idents.append(make_identifier(item))
+                except ValueError:
+                    return _FALLBACK  # validation of the whole record reports it, located
+            else:
+                return _FALLBACK
+        return _dedupe_identifiers(idents)
+    if key == "extra":
+        return _clean_extra(value) if type(value) is dict else _FALLBACK
+    if key == "provenance":
+        return list(value) if _all_of(value, Provenance) else _FALLBACK
+    if key == "field_sources":
+        if type(value) is dict and all(
+            type(k) is str and type(v) is FieldSource for k, v in value.items()
+        ):
+            return dict(value)
+        return _FALLBACK
+    return _FALLBACK
+
+
+def build_record(data: dict[str, Any]) -> Record:
+    """``Record(**data)`` for the values readers build: the same record, several times faster.
+
+    Keys must be field names (not the hyphenated aliases); names, dates and provenance
+    must be model instances; identifiers may be ``scheme``/``value``/``kind`` dicts.
+    Anything else, and any value validation would refuse, takes the full validation path
+    (which raises ``ValidationError`` as usual).
+    """
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        clean = _fast_value(key, value)
+        if clean is _FALLBACK:
+            return Record(**data)
+        values[key] = clean
+    ordered: dict[str, Any] = {}
+    for name in _RECORD_FIELDS:
+        if name in values:
+            ordered[name] = values[name]
+        elif name in _RECORD_DEFAULTS:
+            ordered[name] = _RECORD_DEFAULTS[name]
+        else:
+            ordered[name] = [] if name not in ("extra", "field_sources") else {}
+    return _instance(Record, ordered, set(values))
 
 
 def record_json_schema() -> dict[str, Any]:

@@ -8,10 +8,23 @@ an upsert with an equal hash is ``unchanged``. Deletions are tombstones, never r
 removals, so a change feed can carry them.
 
 Durability: :meth:`Store.commit_page` writes a page's records, quarantined records and
-the harvest checkpoint in one transaction. Killing the process at any moment leaves the
-store at the end of some page, with the checkpoint pointing at the next one: nothing lost,
-nothing duplicated. Exports are written to a temporary file in the target folder,
-fsynced and renamed into place.
+the harvest checkpoint in one transaction. The journal is a WAL with
+``synchronous=NORMAL``:
+
+- a process killed at any moment (SIGKILL, OOM killer, a crash) loses nothing it
+  committed: a commit has written its WAL frames to the operating system before it
+  returns, and the next open replays them. The store is at the end of some page, with
+  the checkpoint pointing at the next one: nothing lost, nothing duplicated;
+- on power loss or an OS crash, the last pages committed before the WAL's last fsync
+  (at each WAL checkpoint) may be lost, but never half of one: WAL frames are
+  checksummed and a transaction without its commit frame is ignored, so the store
+  comes back at the end of an earlier page, with that page's checkpoint. The rerun
+  fetches those pages again and the idempotent upserts store them once.
+  ``synchronous=FULL`` would fsync at every commit to keep them too: a cost of an
+  fsync per page for records a rerun fetches again in seconds.
+
+Exports are written to a temporary file in the target folder, fsynced and renamed into
+place.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -116,6 +130,35 @@ def content_hash(record: Record | str) -> str:
 
 DELETED_HASH = "deleted"
 
+Row = tuple[str, str | None, bytes | None, str | None, str, str | None, str, str | None]
+"""A record ready to store: ``(source_id, JSON or None for a tombstone, raw, raw_format,
+hash, datestamp, sets JSON, provenance JSON)``. Plain strings and bytes, so a worker
+process can make it and send it cheaply."""
+
+_IN_CHUNK = 500
+PAGE_SIZE = 8192
+WAL_RESTART_PAGES = 8192
+"""A WAL longer than this many pages (64 MB) after a passive checkpoint gets a blocking
+one."""
+_INSERT = (
+    "INSERT INTO records (source, source_id, json, raw, raw_format, hash, datestamp, "
+    "deleted, sets, provenance, first_seen, changed_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
+)
+_INSERT_TOMBSTONE = (
+    "INSERT INTO records (source, source_id, json, raw, raw_format, hash, datestamp, "
+    "deleted, sets, first_seen, changed_at) VALUES (?, ?, NULL, ?, ?, ?, ?, 1, ?, ?, ?)"
+)
+_BURY = (
+    "UPDATE records SET deleted=1, hash=?, raw=?, datestamp=?, sets=?, changed_at=? "
+    "WHERE source=? AND source_id=?"
+)
+_RESTAMP = "UPDATE records SET datestamp=?, raw=?, sets=? WHERE source=? AND source_id=?"
+_UPDATE = (
+    "UPDATE records SET json=?, raw=?, raw_format=?, hash=?, datestamp=?, deleted=0, "
+    "sets=?, provenance=?, changed_at=? WHERE source=? AND source_id=?"
+)
+
 
 @dataclass
 class Checkpoint:
@@ -176,6 +219,19 @@ class Change:
     fields: list[str] = field(default_factory=list)
 
 
+def item_row(item: Item) -> Row:
+    """The stored form of an :class:`Item` (serialised once, hashed once)."""
+    sets = json.dumps(list(item.sets)) if item.sets else "[]"
+    record = item.record
+    if record is None:
+        return (item.source_id, None, item.raw, item.raw_format, DELETED_HASH, item.datestamp,
+                sets, None)  # fmt: skip
+    document = normalised_json(record)
+    provenance = json.dumps([p.model_dump(mode="json") for p in record.provenance])
+    return (item.source_id, document, item.raw, item.raw_format, content_hash(document),
+            item.datestamp, sets, provenance)  # fmt: skip
+
+
 def _changed_fields(old_json: str | None, new_json: str) -> list[str]:
     if not old_json:
         return []
@@ -196,13 +252,18 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            if self.version == 0:
+                # A new file: records are ~2-3 kB (JSON + raw XML), so 4 kB pages hold one
+                # each, half empty. Only settable before the first table and before WAL.
+                self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at commit
+            self.db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
         self._lock_file: TextIO | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     # --- schema ------------------------------------------------------------------------
 
@@ -228,8 +289,32 @@ class Store:
     # --- plumbing ----------------------------------------------------------------------
 
     def close(self) -> None:
+        self.stop_background_checkpoints()
         self.unlock()
         self.db.close()
+
+    def background_checkpoints(self) -> None:
+        """Copy the WAL into the database from a thread of its own, not in ``COMMIT``.
+
+        A checkpoint ends with an fsync (the one durability point of WAL with
+        ``synchronous=NORMAL``); run inside the committing thread, as SQLite does by
+        default every 1,000 WAL pages, it stalls a harvest every few pages. Here commits
+        only append to the WAL and a second connection checkpoints (``PASSIVE``: it
+        never blocks the writer) after each page. Undone by
+        :meth:`stop_background_checkpoints` and :meth:`close`.
+        """
+        if self._checkpointer is not None:
+            return
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer.start()
+
+    def stop_background_checkpoints(self) -> None:
+        if self._checkpointer is None:
+            return
+        self._checkpointer.finish()
+        self._checkpointer = None
+        self.db.execute("PRAGMA wal_autocheckpoint=1000")
 
     def __enter__(self) -> Store:
         return self
@@ -280,126 +365,134 @@ class Store:
 
     # --- records -----------------------------------------------------------------------
 
-    def _existing(self, source: str, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """``source_id -> (hash, json, deleted, datestamp)`` for the ids already stored."""
-        found: dict[str, tuple[Any, ...]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            marks = ",".join("?" for _ in chunk)
+    def _existing(self, source: str, ids: Sequence[str]) -> dict[str, tuple[str, int, str | None]]:
+        """``source_id -> (hash, deleted, datestamp)`` for the ids already stored."""
+        found: dict[str, tuple[str, int, str | None]] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = list(ids[start : start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
             for row in self.db.execute(
-                "SELECT source_id, hash, json, deleted, datestamp FROM records "
+                "SELECT source_id, hash, deleted, datestamp FROM records "
                 f"WHERE source=? AND source_id IN ({marks})",
                 [source, *chunk],
             ):
-                found[row[0]] = row[1:]
+                found[row[0]] = (row[1], row[2], row[3])
         return found
 
-    def _row(self, source: str, source_id: str) -> tuple[Any, ...] | None:
-        row = self.db.execute(
-            "SELECT hash, json, deleted, datestamp FROM records WHERE source=? AND source_id=?",
-            (source, source_id),
-        ).fetchone()
-        return tuple(row) if row else None
+    def _documents(self, source: str, ids: Sequence[str]) -> dict[str, str | None]:
+        """``source_id -> stored JSON`` (for the changed-fields report of changed records)."""
+        found: dict[str, str | None] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = list(ids[start : start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT source_id, json FROM records WHERE source=? AND source_id IN ({marks})",
+                [source, *chunk],
+            ):
+                found[row[0]] = row[1]
+        return found
 
-    def _upsert_all(self, source: str, items: Sequence[Item], stamp: str) -> list[Change]:
-        known = self._existing(source, [item.source_id for item in items])
-        done: set[str] = set()
-        changes = []
-        for item in items:
-            # One query for the page; an identifier repeated within it is looked up again.
-            if item.source_id in done:
-                row = self._row(source, item.source_id)
-            else:
-                row = known.get(item.source_id)
-            changes.append(self._upsert(source, item, stamp, row))
-            done.add(item.source_id)
+    def _apply_rows(self, source: str, rows: Sequence[Row], stamp: str) -> list[Change]:
+        """Upsert a page of rows: one lookup of the stored hashes, one executemany per
+        kind of statement, old JSON read only for the records that changed."""
+        ids = [row[0] for row in rows]
+        known = self._existing(source, ids)
+        repeated = len(set(ids)) != len(ids)  # then statements must run in page order
+        ops: list[tuple[str, tuple[Any, ...]]] = []
+        changes: list[Change] = []
+        # Changed records: (change, id, new JSON, old JSON when this page wrote it first).
+        diffs: list[tuple[Change, str, str, str | None]] = []
+        written: dict[str, str | None] = {}  # JSON this page already wrote, by id
+        for source_id, document, raw, raw_format, digest, datestamp, sets, provenance in rows:
+            state = known.get(source_id)
+            if document is None:
+                if state is not None and state[1]:
+                    changes.append(Change(source_id, "unchanged"))
+                    continue
+                if state is None:
+                    ops.append(
+                        (
+                            _INSERT_TOMBSTONE,
+                            (source, source_id, raw, raw_format, DELETED_HASH, datestamp, sets,
+                             stamp, stamp),
+                        )
+                    )  # fmt: skip
+                else:
+                    ops.append(
+                        (_BURY, (DELETED_HASH, raw, datestamp, sets, stamp, source, source_id))
+                    )
+                known[source_id] = (DELETED_HASH, 1, datestamp)
+                written.setdefault(source_id, None)
+                changes.append(Change(source_id, "deleted"))
+                continue
+            if state is None:
+                ops.append(
+                    (
+                        _INSERT,
+                        (source, source_id, document, raw, raw_format, digest, datestamp, sets,
+                         provenance, stamp, stamp),
+                    )
+                )  # fmt: skip
+                known[source_id] = (digest, 0, datestamp)
+                written[source_id] = document
+                changes.append(Change(source_id, "added"))
+                continue
+            if state[0] == digest and not state[1]:
+                if state[2] != datestamp:
+                    # A new datestamp with the same content: keep it current, report nothing.
+                    ops.append((_RESTAMP, (datestamp, raw, sets, source, source_id)))
+                    known[source_id] = (digest, 0, datestamp)
+                changes.append(Change(source_id, "unchanged"))
+                continue
+            change = Change(source_id, "changed", ["deleted"] if state[1] else [])
+            if not state[1]:
+                diffs.append((change, source_id, document, written.get(source_id)))
+            ops.append(
+                (
+                    _UPDATE,
+                    (document, raw, raw_format, digest, datestamp, sets, provenance, stamp,
+                     source, source_id),
+                )
+            )  # fmt: skip
+            known[source_id] = (digest, 0, datestamp)
+            written[source_id] = document
+            changes.append(change)
+        if diffs:
+            stored = self._documents(source, [d[1] for d in diffs if d[3] is None])
+            for change, source_id, document, earlier in diffs:
+                change.fields = _changed_fields(earlier or stored.get(source_id), document)
+        self._execute(ops, in_order=repeated)
         return changes
 
-    def _upsert(self, source: str, item: Item, stamp: str, row: tuple[Any, ...] | None) -> Change:
-        sets = json.dumps(list(item.sets))
-        if item.record is None:
-            if row is not None and row[2]:
-                return Change(item.source_id, "unchanged")
-            if row is None:
-                self.db.execute(
-                    "INSERT INTO records (source, source_id, json, raw, raw_format, hash, "
-                    "datestamp, deleted, sets, first_seen, changed_at) "
-                    "VALUES (?, ?, NULL, ?, ?, ?, ?, 1, ?, ?, ?)",
-                    (
-                        source,
-                        item.source_id,
-                        item.raw,
-                        item.raw_format,
-                        DELETED_HASH,
-                        item.datestamp,
-                        sets,
-                        stamp,
-                        stamp,
-                    ),
-                )
-            else:
-                self.db.execute(
-                    "UPDATE records SET deleted=1, hash=?, raw=?, datestamp=?, sets=?, "
-                    "changed_at=? WHERE source=? AND source_id=?",
-                    (DELETED_HASH, item.raw, item.datestamp, sets, stamp, source, item.source_id),
-                )
-            return Change(item.source_id, "deleted")
-        record = item.record
-        document = normalised_json(record)
-        digest = content_hash(document)
-        provenance = json.dumps([p.model_dump(mode="json") for p in record.provenance])
-        if row is None:
-            self.db.execute(
-                "INSERT INTO records (source, source_id, json, raw, raw_format, hash, datestamp, "
-                "deleted, sets, provenance, first_seen, changed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-                (
-                    source,
-                    item.source_id,
-                    document,
-                    item.raw,
-                    item.raw_format,
-                    digest,
-                    item.datestamp,
-                    sets,
-                    provenance,
-                    stamp,
-                    stamp,
-                ),
-            )
-            return Change(item.source_id, "added")
-        if row[0] == digest and not row[2]:
-            if row[3] != item.datestamp:
-                # A new datestamp with the same content: keep it current, report nothing.
-                self.db.execute(
-                    "UPDATE records SET datestamp=?, raw=?, sets=? WHERE source=? AND source_id=?",
-                    (item.datestamp, item.raw, sets, source, item.source_id),
-                )
-            return Change(item.source_id, "unchanged")
-        fields = _changed_fields(row[1], document) if not row[2] else ["deleted"]
-        self.db.execute(
-            "UPDATE records SET json=?, raw=?, raw_format=?, hash=?, datestamp=?, deleted=0, "
-            "sets=?, provenance=?, changed_at=? WHERE source=? AND source_id=?",
-            (
-                document,
-                item.raw,
-                item.raw_format,
-                digest,
-                item.datestamp,
-                sets,
-                provenance,
-                stamp,
-                source,
-                item.source_id,
-            ),
-        )
-        return Change(item.source_id, "changed", fields)
+    def _execute(self, ops: list[tuple[str, tuple[Any, ...]]], *, in_order: bool) -> None:
+        """Run ``ops`` with one executemany per statement; ``in_order`` keeps the order
+        of statements (needed when one id comes twice in a page)."""
+        if not ops:
+            return
+        if in_order:
+            batch: list[tuple[Any, ...]] = []
+            current = ops[0][0]
+            for sql, params in ops:
+                if sql != current:
+                    self.db.executemany(current, batch)
+                    batch, current = [], sql
+                batch.append(params)
+            self.db.executemany(current, batch)
+            return
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
+        for sql, params in ops:
+            grouped.setdefault(sql, []).append(params)
+        for sql, batch in grouped.items():
+            self.db.executemany(sql, batch)
 
     def put(self, source: str, items: Sequence[Item]) -> list[Change]:
         """Upsert records outside any harvest (one transaction)."""
-        with self.transaction():
-            stamp = now()
-            return self._upsert_all(source, items, stamp)
+        rows = [item_row(item) for item in items]
+        try:
+            with self.transaction():
+                return self._apply_rows(source, rows, now())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot store records: {exc}") from exc
 
     def commit_page(
         self,
@@ -409,22 +502,42 @@ class Store:
         checkpoint: Checkpoint | None,
     ) -> list[Change]:
         """Store one page's records, quarantine and checkpoint in a single transaction."""
+        return self.commit_rows(source, [item_row(item) for item in items], quarantined, checkpoint)
+
+    def commit_rows(
+        self,
+        source: str,
+        rows: Sequence[Row],
+        quarantined: Sequence[Quarantined],
+        checkpoint: Checkpoint | None,
+    ) -> list[Change]:
+        """:meth:`commit_page` for rows already serialised (:func:`item_row`), as the
+        harvest's worker processes make them.
+
+        Raises:
+            StoreError: SQLite failed; nothing of the page (nor its checkpoint) is kept.
+        """
         try:
             with self.transaction():
                 stamp = now()
-                changes = self._upsert_all(source, items, stamp)
-                for bad in quarantined:
-                    self.db.execute(
+                changes = self._apply_rows(source, rows, stamp)
+                if quarantined:
+                    self.db.executemany(
                         "INSERT INTO quarantine (source, source_id, reason, raw, at) "
                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, source_id, reason) "
                         "DO UPDATE SET raw=excluded.raw, at=excluded.at",
-                        (source, bad.source_id, bad.reason, bad.raw, stamp),
+                        [
+                            (source, bad.source_id, bad.reason, bad.raw, stamp)
+                            for bad in quarantined
+                        ],
                     )
                 if checkpoint is not None:
                     checkpoint.updated_at = stamp
                     self._save_checkpoint(checkpoint)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot store a page: {exc}") from exc
+        if self._checkpointer is not None:
+            self._checkpointer.wake.set()
         return changes
 
     def get(self, source: str, source_id: str) -> Record | None:
@@ -566,6 +679,41 @@ class Store:
             "SELECT started_at FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"
         ).fetchone()
         return str(row[0]) if row else None
+
+
+class _Checkpointer(threading.Thread):
+    """Checkpoints the WAL on request, on a connection of its own (see
+    :meth:`Store.background_checkpoints`)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="store-checkpoint", daemon=True)
+        self.path = path
+        self.wake = threading.Event()
+        self._stopping = False
+
+    def run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    _busy, log, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if log > WAL_RESTART_PAGES and done < log:
+                        # The writer kept ahead of every passive pass: wait for a gap
+                        # and restart the WAL, so it cannot grow with the harvest.
+                        db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                except sqlite3.Error:
+                    continue  # the next page tries again; close() checkpoints anyway
+        finally:
+            db.close()
+
+    def finish(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        self.join(timeout=60)
 
 
 def atomic_write(target: str | Path, write: Callable[[TextIO], object]) -> None:

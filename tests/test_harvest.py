@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from harvester.cli import main
-from harvester.harvest import HarvestSummary, harvest
+from harvester.harvest import HarvestSummary, harvest, harvest_safely
 from harvester.http import HttpClient, HttpSettings
 from harvester.oai import OAIClient
 from harvester.store import Checkpoint, Store
@@ -283,10 +284,13 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[byte
     )
 
 
-def test_sigkill_at_a_random_page_then_rerun(httpserver: HTTPServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [0, 2])
+def test_sigkill_at_a_random_page_then_rerun(
+    httpserver: HTTPServer, tmp_path: Path, jobs: int
+) -> None:
     seed = random.randrange(1_000_000)
-    kill_at = random.Random(seed).randint(3, 6)
-    records = make_records(700, deleted_every=11)
+    kill_at = random.Random(seed).randint(7, 10)
+    records = make_records(1200, deleted_every=11)
     repo = FakeRepository(records, page_size=100)
     victim: list[subprocess.Popen[bytes]] = []
 
@@ -299,22 +303,44 @@ def test_sigkill_at_a_random_page_then_rerun(httpserver: HTTPServer, tmp_path: P
     httpserver.expect_request("/oai").respond_with_handler(handle)
     expected = baseline(records, tmp_path, httpserver)
     store_path = tmp_path / "killed.sqlite"
-    args = ("harvest", url(httpserver), "--store", str(store_path), "--rate", "0", "-q")
-    victim.append(_cli(*args))
+    args = ("harvest", url(httpserver), "--store", str(store_path), "--rate", "0", "-j", str(jobs))
+    victim.append(_cli(*args, "-q"))
     victim[0].wait(30)
     assert victim[0].returncode == -signal.SIGKILL, f"seed {seed}"
     victim.clear()
+    # Its worker processes end too (their pipes closed with it), freeing the store lock.
+    deadline = time.monotonic() + 10
+    while _processes_using(store_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_using(store_path) == set()
     with Store(store_path) as store:
         cp = store.checkpoint(url(httpserver), "oai_dc")
-        # Pages before the one being fetched are committed, but for the one fetched
-        # ahead while the one before it was being stored.
-        assert cp is not None and kill_at - 2 <= cp.pages <= kill_at - 1, f"seed {seed}"
-    rerun = _cli(*args[:-1])
+        # Pages before the one being fetched are committed, but for those fetched ahead:
+        # one without workers, up to the pipeline's look-ahead (2 per worker + 1) with.
+        ahead = 1 if jobs == 0 else 2 * jobs + 2
+        assert cp is not None and kill_at - 1 - ahead <= cp.pages <= kill_at - 1, f"seed {seed}"
+    rerun = _cli(*args)
     _out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err.decode()
     assert "resuming at page" in err.decode()
     with Store(store_path) as store:
         assert by_id(store) == expected, f"seed {seed}"
+
+
+def _processes_using(store: Path) -> set[int]:
+    """Live processes whose command line names ``store`` (a harvest and its workers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if str(store).encode() in command and state != "Z":
+            found.add(int(entry.name))
+    return found
 
 
 def test_cli_refresh_export_status(
@@ -413,3 +439,133 @@ def test_cli_store_from_environment(
     assert main(["harvest", url(httpserver), "--rate", "0", "-q"]) == 0
     with Store(path) as store:
         assert store.counts()["records"] == 5
+
+
+# --- worker processes: same store, crashes reported, wrong token guesses thrown away ------
+
+
+def _rows(store: Store) -> list[tuple[object, ...]]:
+    """Every stored column but the times of this run (provenance, first seen, changed at)."""
+    return store.db.execute(
+        "SELECT source_id, json, raw, raw_format, hash, datestamp, deleted, sets "
+        "FROM records ORDER BY source_id"
+    ).fetchall()
+
+
+def test_workers_store_exactly_what_one_process_stores(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    stores = {}
+    summaries = {}
+    for jobs in (0, 2):
+        records = make_records(1200, deleted_every=7)
+        records[555].broken = True
+        records[1001].title = "Control\x01 character"  # repaired in a worker, counted here
+        repo = FakeRepository(
+            records,
+            page_size=100,
+            unavailable={3: "0"},
+            expire_token_at={6},
+            drop_at={9},
+        )
+        httpserver.expect_request(f"/{jobs}/oai").respond_with_handler(repo.handle)
+        with (
+            Store(tmp_path / f"{jobs}.sqlite") as store,
+            OAIClient(
+                f"http://127.0.0.1:{httpserver.port}/{jobs}/oai", http=HttpClient(fast())
+            ) as client,
+        ):
+            summaries[jobs] = harvest(store, client, workers=jobs)
+            stores[jobs] = _rows(store)
+            assert [q.source_id for q in store.quarantined()] == ["oai:test:000555"]
+    assert stores[2] == stores[0]
+    assert len(stores[0]) == 1199
+    one, two = summaries[0], summaries[2]
+    assert (two.added, two.deleted, two.unchanged, two.quarantined, two.token_restarts) == (
+        one.added,
+        one.deleted,
+        one.unchanged,
+        one.quarantined,
+        one.token_restarts,
+    )
+    assert two.repaired_characters == one.repaired_characters == 1
+
+
+def _live_children() -> list[int]:
+    """This test process's child processes that have not ended (its workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == os.getpid() and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_crashed_worker_is_reported_and_the_rerun_completes(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    records = make_records(1000, deleted_every=9)
+    repo = FakeRepository(records, page_size=100)
+    killed: list[int] = []
+
+    def handle(request: Request) -> Response:
+        if repo.list_requests + 1 == 5 and not killed:
+            # Workers exist from the second page on; kill one as the fifth is asked for.
+            for pid in _live_children():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+        return repo.handle(request)
+
+    httpserver.expect_request("/oai").respond_with_handler(handle)
+    expected = baseline(records, tmp_path, httpserver)
+    with Store(tmp_path / "s.sqlite") as store:
+        started = time.monotonic()
+        with OAIClient(url(httpserver), http=HttpClient(fast())) as client:
+            summary = harvest_safely(store, client, workers=2)
+        assert time.monotonic() - started < 20  # reported, not waited for
+        assert killed
+        assert summary.failed == 1 and summary.exit_code == 2
+        [message] = summary.errors
+        assert f"worker process {killed[0]} was killed by SIGKILL" in message
+        assert _live_children() == []  # the other worker was ended too
+        cp = store.checkpoint(url(httpserver), "oai_dc")
+        assert cp is not None and cp.status == "running" and 1 <= cp.pages < 10
+        again = run(store, httpserver)
+        assert again.resumed == [url(httpserver)]
+        assert by_id(store) == expected
+
+
+def test_wrong_token_guesses_are_thrown_away(httpserver: HTTPServer, tmp_path: Path) -> None:
+    records = make_records(600, deleted_every=13)
+    repo = FakeRepository(records, page_size=100)
+    decoy = "<!-- <resumptionToken/> --><![CDATA[<resumptionToken>fake</resumptionToken>]]>"
+
+    def handle(request: Request) -> Response:
+        response = repo.handle(request)
+        body = response.get_data(as_text=True)
+        # Pages 2 and 4 end with a comment that hides their token from the guess; every
+        # page ends with text that looks like a token ("fake"), the last one included.
+        number = repo.list_requests
+        tail = decoy if number not in (2, 4) else decoy[decoy.index("-->") + 3 :] + decoy[:30]
+        response.set_data(body.replace("</ListRecords>", f"{tail}</ListRecords>"))
+        return response
+
+    httpserver.expect_request("/oai").respond_with_handler(handle)
+    expected = baseline(records, tmp_path, httpserver)
+    with Store(tmp_path / "s.sqlite") as store:
+        with OAIClient(url(httpserver), http=HttpClient(fast())) as client:
+            summary = harvest(store, client, workers=2)
+        assert summary.pages == 6
+        assert summary.errors == [] and summary.token_restarts == 0
+        assert by_id(store) == expected
+        cp = store.checkpoint(url(httpserver), "oai_dc")
+        assert cp is not None and cp.status == "complete"
+    asked = [entry.get("resumptionToken") for entry in repo.log]
+    # Every real page once; guesses of "fake" may have been asked and were never stored.
+    assert sorted(t for t in asked if t and t != "fake") == sorted(set(repo.served_tokens))

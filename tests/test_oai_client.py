@@ -14,6 +14,7 @@ from werkzeug import Request, Response
 from harvester.errors import FetchError, RateLimited
 from harvester.http import HttpClient, HttpSettings, TokenBucket, parse_retry_after, user_agent
 from harvester.oai import OAIClient, format_datestamp
+from harvester.oai.client import parse_records_page, peek_token
 from harvester.oai.errors import (
     BadArgument,
     BadResumptionToken,
@@ -473,3 +474,48 @@ def test_broken_marc_page_quarantines_only_what_is_broken(
     assert kept == (["oai:m:1", "oai:m:3"] if close_broken else ["oai:m:1"])
     assert [b.identifier for b in page.broken] == ["oai:m:2"]
     assert page.token is not None and page.token.value == "page-2"
+
+
+# --- the token guess that lets the next request start before the parse ---------------------
+
+
+def _list_page(tail: str, records: str = "") -> bytes:
+    return (
+        '<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        f"<ListRecords>{records}{tail}</ListRecords></OAI-PMH>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ('<resumptionToken cursor="0" completeListSize="9">abc|100</resumptionToken>', "abc|100"),
+        ("<resumptionToken>\n  spaced \n</resumptionToken>", "spaced"),
+        ("<resumptionToken>a&amp;b=&#99;&lt;</resumptionToken>", "a&b=c<"),
+        ("<resumptionToken><![CDATA[x&y]]></resumptionToken>", "x&y"),
+        (
+            '<oai:resumptionToken xmlns:oai="http://www.openarchives.org/OAI/2.0/">p</oai:resumptionToken>',
+            "p",
+        ),
+        ('<resumptionToken completeListSize="9" cursor="8"/>', None),
+        ("<resumptionToken></resumptionToken>", None),
+        ("", None),
+    ],
+)
+def test_peek_token_reads_the_token_without_parsing(tail: str, expected: str | None) -> None:
+    body = _list_page(tail)
+    assert peek_token(body) == expected
+    # Wherever the guess is right, it is what the parser finds.
+    parsed = parse_records_page(body, "u").token
+    if expected is not None:
+        assert parsed is not None and parsed.value == expected
+
+
+def test_peek_token_takes_the_last_one_after_the_records() -> None:
+    decoy = "<record><metadata><![CDATA[<resumptionToken>fake</resumptionToken>]]></metadata>"
+    body = _list_page("<resumptionToken>real</resumptionToken>", decoy + "</record>")
+    assert peek_token(body) == "real"
+    # A decoy on a last page makes a wrong guess: the pipeline checks guesses against this.
+    last = _list_page("", decoy + "</record>")
+    assert peek_token(last) == "fake"
+    assert parse_records_page(last, "u").token is None

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harvester.errors import StoreError
 from harvester.model import Name, Provenance, Record
@@ -115,23 +117,15 @@ def test_commit_page_is_one_transaction_with_its_checkpoint(store: Store) -> Non
     [q] = store.quarantined()
     assert (q.source_id, q.reason, q.raw) == ("c", "invalid record: type", b"<record/>")
 
-    class Boom(Exception):
-        pass
-
     cp2 = Checkpoint(SOURCE, "oai_dc", token="t2")
-    items = [Item("d", rec("D"))]
     # A failure half-way through a page leaves neither its records nor its checkpoint.
-    original = store._upsert
-
-    def failing(source: str, item: Item, stamp: str, row: object) -> object:
-        if item.source_id == "e":
-            raise Boom
-        return original(source, item, stamp, row)  # type: ignore[arg-type]
-
-    store._upsert = failing  # type: ignore[method-assign, assignment]
-    with pytest.raises(Boom):
-        store.commit_page(SOURCE, [*items, Item("e", rec("E"))], [], cp2)
-    store._upsert = original  # type: ignore[method-assign]
+    store.db.execute(
+        "CREATE TEMP TRIGGER boom BEFORE INSERT ON records WHEN NEW.source_id = 'e' "
+        "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    )
+    with pytest.raises(StoreError, match="boom"):
+        store.commit_page(SOURCE, [Item("d", rec("D")), Item("e", rec("E"))], [], cp2)
+    store.db.execute("DROP TRIGGER boom")
     assert store.get(SOURCE, "d") is None
     saved = store.checkpoint(SOURCE, "oai_dc")
     assert saved is not None and saved.token == "t1"
@@ -217,3 +211,52 @@ def test_atomic_write_never_leaves_a_truncated_file(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["out.ris"]
     atomic_write(target, lambda out: out.write("new\n"))
     assert target.read_text() == "new\n"
+
+
+# --- one page in one batch == the same items one at a time ----------------------------------
+
+_TITLES = st.sampled_from(["A", "B", "C"])
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["x", "y", "z"]),
+        st.one_of(st.none(), _TITLES),  # None: a tombstone
+        st.sampled_from(["2026-01-01", "2026-01-02"]),
+    ),
+    max_size=12,
+)
+
+
+def _items(ops: list[tuple[str, str | None, str]]) -> list[Item]:
+    return [
+        Item(sid, rec(title) if title else None, raw=f"<{sid}/>".encode(), datestamp=stamp)
+        for sid, title, stamp in ops
+    ]
+
+
+def _state(store: Store) -> list[tuple[object, ...]]:
+    return store.db.execute(
+        "SELECT source_id, json, raw, hash, datestamp, deleted, sets FROM records "
+        "ORDER BY source_id"
+    ).fetchall()
+
+
+@settings(max_examples=40, deadline=None)
+@given(before=_OPS, page=_OPS)
+def test_a_page_batch_equals_items_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory,
+    before: list[tuple[str, str | None, str]],
+    page: list[tuple[str, str | None, str]],
+) -> None:
+    """Repeated ids in a page (added then changed, deleted then back...) end as they
+    would one item per transaction, with the same change reports."""
+    folder = tmp_path_factory.mktemp("batch")
+    with Store(folder / "batch.sqlite") as batch, Store(folder / "single.sqlite") as single:
+        for store in (batch, single):
+            for item in _items(before):
+                store.put(SOURCE, [item])
+        batched = batch.commit_page(SOURCE, _items(page), [], None)
+        singles = [change for item in _items(page) for change in single.put(SOURCE, [item])]
+        assert [(c.source_id, c.kind, c.fields) for c in batched] == [
+            (c.source_id, c.kind, c.fields) for c in singles
+        ]
+        assert _state(batch) == _state(single)

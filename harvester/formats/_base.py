@@ -106,6 +106,9 @@ class Format:
     prelude: Callable[[str], str] | None = None
     """For parallel conversion: what a chunk needs from the text before it (BibTeX's
     ``@string`` macros), as text that moves no line number when put in front."""
+    prelude_hint: bytes | None = None
+    """A regex over UTF-8 bytes that matches in any text ``prelude`` finds something in:
+    the parallel planner decodes and scans only the chunks it matches. None: all."""
     record_start: bytes | None = None
     """A regex matching a line that can only start a record; lets big files be split for
     parallel conversion. None: the format is always read in one piece."""

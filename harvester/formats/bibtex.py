@@ -71,10 +71,18 @@ from harvester.formats._latex import (
     escape_latex,
 )
 from harvester.formats.fidelity import table_losses
-from harvester.model import Date, Identifier, Name, Record
+from harvester.model import (
+    Date,
+    Identifier,
+    Name,
+    Record,
+    build_record,
+    make_identifier,
+    make_name,
+)
 from harvester.normalize.dates import format_edtf, parse_date, parse_month
 from harvester.normalize.identifiers import find_issns
-from harvester.normalize.language import normalize_language
+from harvester.normalize.language import english_name, normalize_language
 
 NAME = "bibtex"
 _CHUNK = 1 << 16
@@ -574,7 +582,7 @@ def _keyed_name(parts: list[str]) -> Name | None:
         if len(text) >= 2 and text[0] == "{" and text[-1] == "}":
             text = text[1:-1]
         values[match.group(1).lower()] = decode_latex(text).strip()
-    return Name(
+    return make_name(
         family=values.get("family") or None,
         given=values.get("given") or None,
         non_dropping_particle=values.get("prefix") or None,
@@ -595,7 +603,7 @@ def parse_bibtex_name(text: str) -> Name | None:
         words = _words(text)
         if len(words) == 1:
             literal = decode_latex(text).strip()
-            return Name(literal=literal) if literal else None
+            return make_name(literal=literal) if literal else None
     parts = _top_split(text, ",")
     if len(parts) == 1:
         words = _words(text)
@@ -629,7 +637,7 @@ def parse_bibtex_name(text: str) -> Name | None:
     given = _join(first)
     if family is None and given is None:
         return None
-    return Name(
+    return make_name(
         family=family,
         given=given,
         non_dropping_particle=_join(von),
@@ -746,7 +754,7 @@ def _identifier(scheme: str, value: str) -> Identifier | None:
     if scheme == "issn":
         return _issn(value)  # journals repeat: worth a cache; DOIs and URLs do not
     try:
-        return Identifier.model_validate({"scheme": scheme, "value": value})
+        return make_identifier({"scheme": scheme, "value": value})
     except ValidationError:
         return None
 
@@ -754,7 +762,7 @@ def _identifier(scheme: str, value: str) -> Identifier | None:
 @lru_cache(maxsize=4096)
 def _issn(value: str) -> Identifier | None:
     try:
-        return Identifier(scheme="issn", value=value)
+        return make_identifier({"scheme": "issn", "value": value})
     except ValidationError:
         return None
 
@@ -881,7 +889,7 @@ def entry_to_record(entry: _Entry) -> Record:
             extra.setdefault(f"bibtex:{name}", []).append(text)
     if extra:
         data["extra"] = extra
-    return Record(**{k: v for k, v in data.items() if v is not None})
+    return build_record({k: v for k, v in data.items() if v is not None})
 
 
 def _dates(data: dict[str, Any], dec: dict[str, str], extra: dict[str, list[str]]) -> None:
@@ -1080,9 +1088,7 @@ def _suffix(number: int) -> str:
 def _langid(tag: str) -> str:
     """A babel-style language name when it reads back to the same tag, else the tag."""
     try:
-        import langcodes
-
-        name = str(langcodes.Language.get(tag).language_name("en")).lower()
+        name = english_name(tag).lower()
     except (ValueError, LookupError, ImportError):
         return tag
     if name.isalpha() and normalize_language(name) == tag:
@@ -1563,4 +1569,7 @@ FORMAT = Format(
     # A line that starts an entry is a record boundary for the reader too (see above).
     record_start=rb"[ \t]*@[A-Za-z][\w:.+-]*[ \t]*[{(]",
     prelude=macro_prelude,
+    # "@string" in any case, as _STRING_ENTRY takes it (its ignore-case matching also
+    # takes U+017F for s, U+0130 and U+0131 for i), led by a literal "@" for speed.
+    prelude_hint=rb"@[ \t]*(?:[sS]|\xc5\xbf)[tT][rR](?:[iI]|\xc4[\xb0\xb1])[nN][gG]",
 )

@@ -33,7 +33,15 @@ from pydantic_core import PydanticSerializationError, to_json
 from harvester.errors import ParseError
 from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
 from harvester.formats.fidelity import table_losses
-from harvester.model import CSL_TYPES, Date, Identifier, Name, Record
+from harvester.model import (
+    CSL_TYPES,
+    Date,
+    Identifier,
+    Name,
+    Record,
+    build_record,
+    make_identifier,
+)
 from harvester.normalize.dates import parse_date, parse_season
 from harvester.normalize.identifiers import parse_isbns, parse_issns
 
@@ -475,7 +483,8 @@ def item_to_record(item: dict[str, Any]) -> Record:
         elif key in ("DOI", "PMID", "PMCID", "URL"):
             scheme = key.lower()
             identifiers.extend(
-                Identifier(scheme=scheme, value=v) for v in _identifier_values(key, value, extra)
+                make_identifier({"scheme": scheme, "value": v})
+                for v in _identifier_values(key, value, extra)
             )
         elif key == "custom":
             _custom(value, extra)
@@ -490,7 +499,7 @@ def item_to_record(item: dict[str, Any]) -> Record:
         data["identifiers"] = identifiers
     if extra:
         data["extra"] = extra
-    return Record.model_validate(data)
+    return build_record(data)
 
 
 def _type(value: Any) -> str:

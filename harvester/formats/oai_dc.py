@@ -20,6 +20,7 @@ format, source, relation, coverage, rights: extra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -71,27 +72,51 @@ _TYPES: tuple[tuple[str, str], ...] = (
 def dc_type(values: list[str]) -> str | None:
     """The CSL type of the first ``dc:type`` value we recognise."""
     for value in values:
-        key = value.lower().rsplit("/", 1)[-1]
-        for char in " -_":
-            key = key.replace(char, "")
-        for needle, csl in _TYPES:
-            if needle in key:
-                return csl
+        found = _type_of(value)
+        if found is not None:
+            return found
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _type_of(value: str) -> str | None:
+    # A repository uses a handful of type values over and over: decide each once.
+    key = value.lower().rsplit("/", 1)[-1]
+    for char in " -_":
+        key = key.replace(char, "")
+    for needle, csl in _TYPES:
+        if needle in key:
+            return csl
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _creator(text: str) -> Name | None:
+    """A ``dc:creator`` as a name (None: not one); names repeat across a repository's
+    records, and ``Name`` is immutable, so one parse serves them all."""
+    try:
+        return parse_name(tidy_name(text))
+    except ValueError:
+        return None
+
+
+_ANY_DC = _DC + "*"
 
 
 def _values(element: Element) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for child in element:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(_DC):
-            continue
+    for child in element.iterchildren(_ANY_DC):  # elements in the DC namespace only
         # Simple DC elements hold text only; markup inside one is flattened, not lost.
         text = child.text if not len(child) else "".join(child.itertext())
         if text:
             text = text.strip()
             if text:
-                out.setdefault(tag[_DC_LEN:], []).append(text)
+                key = child.tag[_DC_LEN:]
+                found = out.get(key)
+                if found is None:
+                    out[key] = [text]
+                else:
+                    found.append(text)
     return out
 
 
@@ -111,10 +136,11 @@ def from_element(element: Element, *, source_id: str | None = None) -> Record:
             extra["oai_dc:title"] = titles[1:]
     authors: list[Name] = []
     for text in dc.pop("creator", []):
-        try:
-            authors.append(parse_name(tidy_name(text)))
-        except ValueError:
+        name = _creator(text)
+        if name is None:
             extra.setdefault("oai_dc:creator", []).append(text)
+        else:
+            authors.append(name)
     keywords = [part.strip() for text in dc.pop("subject", []) for part in text.split(";")]
     descriptions = dc.pop("description", [])
     if descriptions:

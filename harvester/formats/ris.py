@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from harvester.errors import ParseError
 from harvester.formats._base import Format, Loss, ReadResult, Writer
 from harvester.formats.fidelity import table_losses
-from harvester.model import Date, Name, Record
+from harvester.model import Date, Name, Record, build_record, make_name
 from harvester.normalize.dates import parse_date
 from harvester.normalize.identifiers import classify_identifier, parse_pmid
 from harvester.normalize.names import format_name_inverted, parse_name
@@ -490,7 +490,7 @@ class _Builder:
             if value.endswith(",") and len(value) > 1:
                 # EndNote's convention for a corporate name: a trailing comma stops
                 # the inversion. Our writer uses it for every literal name.
-                name = Name(literal=value[:-1])
+                name = make_name(literal=value[:-1])
             else:
                 name = parse_name(value)
         except ValueError:
@@ -516,7 +516,7 @@ class _Builder:
             data["keywords"] = self.keywords
         if self.extra:
             data["extra"] = self.extra
-        return Record(**data)
+        return build_record(data)
 
 
 def _serials(b: _Builder, tag: str, value: str) -> None:

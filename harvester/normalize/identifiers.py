@@ -195,6 +195,12 @@ def parse_issns(text: str) -> list[Identifier]:
     A wrong check digit is kept with ``valid=False``: the value is still what the source
     said. Repeated values are kept once (the first kind stated wins).
     """
+    return list(_parse_issns(text))
+
+
+# Journals repeat through a file; identifiers are immutable, so records may share them.
+@lru_cache(maxsize=4096)
+def _parse_issns(text: str) -> tuple[Identifier, ...]:
     from harvester.model import Identifier
 
     matches = list(_ISSN.finditer(text))
@@ -216,7 +222,7 @@ def parse_issns(text: str) -> list[Identifier]:
         kind = _issn_kind(label, qualifier)
         if value not in found or found[value] is None:
             found[value] = kind
-    return [Identifier(scheme="issn", value=v, kind=k) for v, k in found.items()]
+    return tuple(Identifier(scheme="issn", value=v, kind=k) for v, k in found.items())
 
 
 # --- ISBN --------------------------------------------------------------------------------

@@ -24,6 +24,60 @@ MARC_B_CODES: dict[str, str] = {
 }  # fmt: skip
 _LIST_SEPARATORS = (";", ",", "/", "|", " and ", " und ", " & ")
 
+# The answers for the languages most records name, so that a conversion seeing only
+# these never loads langcodes and its data (40-100 ms, most of a small run's start-up).
+# Each entry is what langcodes gives; tests/test_speed_paths.py checks every one.
+_COMMON_CODES = [
+    "en", "de", "fr", "zh", "es", "it", "ja", "ru", "pt", "nl", "ko", "ar", "pl", "sv",
+    "da", "no", "nb", "nn", "fi", "cs", "hu", "tr", "el", "he", "la", "ca", "ro", "sk",
+    "sl", "hr", "sr", "bg", "uk", "et", "lv", "lt", "is", "ga", "cy", "eu", "gl", "fa",
+    "hi", "bn", "ur", "id", "ms", "th", "vi",
+]  # fmt: skip
+_COMMON_ALPHA3 = {
+    "eng": "en", "deu": "de", "fra": "fr", "zho": "zh", "spa": "es", "ita": "it",
+    "jpn": "ja", "rus": "ru", "por": "pt", "nld": "nl", "kor": "ko", "ara": "ar",
+    "pol": "pl", "swe": "sv", "dan": "da", "nor": "no", "fin": "fi", "ces": "cs",
+    "hun": "hu", "tur": "tr", "ell": "el", "heb": "he", "lat": "la", "cat": "ca",
+    "ron": "ro", "slk": "sk", "slv": "sl", "hrv": "hr", "srp": "sr", "bul": "bg",
+    "ukr": "uk", "und": "und", "mul": "mul", "zxx": "zxx",
+}  # fmt: skip
+_COMMON_NAMES = {
+    "english": "en", "german": "de", "french": "fr", "chinese": "zh", "spanish": "es",
+    "italian": "it", "japanese": "ja", "russian": "ru", "portuguese": "pt", "dutch": "nl",
+    "korean": "ko", "arabic": "ar", "polish": "pl", "swedish": "sv", "danish": "da",
+    "norwegian": "no", "finnish": "fi", "czech": "cs", "hungarian": "hu", "turkish": "tr",
+    "greek": "el", "hebrew": "he", "latin": "la", "catalan": "ca", "romanian": "ro",
+}  # fmt: skip
+COMMON: dict[str, str] = {
+    **{code: code for code in _COMMON_CODES},
+    **{code.upper(): code for code in _COMMON_CODES},
+    **_COMMON_ALPHA3,
+    **{code.upper(): tag for code, tag in _COMMON_ALPHA3.items()},
+    **MARC_B_CODES,
+    **_COMMON_NAMES,
+    **{name.title(): tag for name, tag in _COMMON_NAMES.items()},
+    **{name.upper(): tag for name, tag in _COMMON_NAMES.items()},
+}
+
+# langcodes' English names of the common tags ("de" -> "German"), for writers that spell
+# a language out (BibTeX's babel names); tests/test_speed_paths.py checks every one.
+ENGLISH_NAMES: dict[str, str] = {tag: name.title() for name, tag in _COMMON_NAMES.items()}
+
+
+def english_name(tag: str) -> str:
+    """The English name of a BCP 47 tag, as langcodes gives it ("zh" -> "Chinese").
+
+    Raises:
+        ValueError: langcodes cannot parse ``tag``.
+        LookupError: langcodes has no name for it.
+    """
+    name = ENGLISH_NAMES.get(tag)
+    if name is not None:
+        return name
+    import langcodes
+
+    return str(langcodes.Language.get(tag).language_name("en"))
+
 
 def _valid_tag(tag: str) -> str | None:
     import langcodes
@@ -90,6 +144,14 @@ def normalize_language(text: str) -> str | None:
     a MARC 041 run ("engger") the first language is returned.
     """
     value = text.strip()
+    common = COMMON.get(value)
+    if common is not None:
+        return common
+    return _normalize_uncommon(value)
+
+
+def _normalize_uncommon(value: str) -> str | None:
+    """``normalize_language`` without the table of common answers (tests compare them)."""
     if not value or len(value) > 80:
         return None
     tag = _one_language(value)

@@ -18,6 +18,8 @@ Protocol behaviour:
 
 from __future__ import annotations
 
+import html
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -156,19 +158,49 @@ def format_datestamp(value: date | datetime | str, granularity: str = DAY) -> st
     return text
 
 
+_ANY = _O + "*"
+_IDENTIFIER_TAG = _O + "identifier"
+_DATESTAMP_TAG = _O + "datestamp"
+_SET_TAG = _O + "setSpec"
+_HEADER_TAG = _O + "header"
+_METADATA_TAG = _O + "metadata"
+
+
 def _header(element: Element) -> Header:
+    # One pass over the children (no find() per field): this runs for every record.
+    identifier: str | None = None
+    datestamp: str | None = None
+    sets: list[str] = []
+    seen_identifier = seen_datestamp = False
+    for child in element.iterchildren(_ANY):
+        tag = child.tag
+        if tag == _SET_TAG:
+            sets.append((child.text or "").strip())
+        elif tag == _IDENTIFIER_TAG and not seen_identifier:
+            seen_identifier = True
+            text = child.text
+            identifier = text.strip() if text is not None else None
+        elif tag == _DATESTAMP_TAG and not seen_datestamp:
+            seen_datestamp = True
+            text = child.text
+            datestamp = text.strip() if text is not None else None
     return Header(
-        identifier=_text(element, "identifier") or "",
-        datestamp=_text(element, "datestamp") or "",
-        set_specs=tuple((s.text or "").strip() for s in element.findall(_O + "setSpec")),
+        identifier=identifier or "",
+        datestamp=datestamp or "",
+        set_specs=tuple(sets),
         deleted=element.get("status") == "deleted",
     )
 
 
 def _record(element: Element) -> OAIRecord:
-    header_el = element.find(_O + "header")
+    header_el = metadata_el = None
+    for child in element.iterchildren(_HEADER_TAG, _METADATA_TAG):
+        if child.tag == _HEADER_TAG:
+            if header_el is None:
+                header_el = child
+        elif metadata_el is None:
+            metadata_el = child
     header = _header(header_el) if header_el is not None else Header("", "")
-    metadata_el = element.find(_O + "metadata")
     metadata = None
     if metadata_el is not None and len(metadata_el):
         metadata = metadata_el[0]
@@ -211,6 +243,87 @@ _ROOT_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?OAI-PMH[\s>][^>]*>", re.S)
 _ROOT_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?OAI-PMH\s*>\s*$")
 _TOKEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?resumptionToken[^>]*?(?:/>|>.*?</[^>]*>)", re.S)
 _IDENTIFIER = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?identifier>\s*([^<]+?)\s*<", re.S)
+
+
+def stream_page(
+    body: IO[bytes],
+    repair: ControlCharRepair,
+    page: Page,
+    item_tag: str,
+    container: str,
+) -> None:
+    """Parse a response body into ``page``: its items, token and response date.
+
+    Raises:
+        NoRecordsMatch, OAIProtocolError: the repository answered an ``<error>``.
+        ParseError: the body is not well-formed XML (or is refused by :mod:`harvester.xml`).
+    """
+    chunks = repaired_chunks(read_chunks(body), repair)  # type: ignore[arg-type]
+    item = _O + item_tag
+    parent_tag = _O + container
+    token_tag = _O + "resumptionToken"
+    date_tag = _O + "responseDate"
+    tags = (item, token_tag, date_tag, _O + "error")
+    records = item_tag == "record"
+    items = page.items
+    for _event, element in iterparse(chunks, source=page.url, tag=tags):
+        tag = element.tag
+        if tag == item:
+            parent = element.getparent()
+            if parent is not None and parent.tag == parent_tag:
+                items.append(_record(element) if records else element)
+        elif tag == token_tag:
+            value = (element.text or "").strip()
+            page.token = ResumptionToken(
+                value=value,
+                cursor=_int(element.get("cursor")),
+                complete_list_size=_int(element.get("completeListSize")),
+                expiration_date=element.get("expirationDate"),
+            )
+        elif tag == date_tag:
+            page.response_date = (element.text or "").strip()
+        else:
+            raise error_for(element.get("code") or "", element.text or "", url=page.url)
+
+
+def parse_records_page(body: bytes, url: str) -> Page:
+    """A ListRecords response body as a :class:`Page` (the happy path only: no salvage).
+
+    Raises:
+        NoRecordsMatch, OAIProtocolError, ParseError: as :func:`stream_page`.
+    """
+    repair = ControlCharRepair()
+    page = Page(items=[], token=None, url=url)
+    stream_page(io.BytesIO(body), repair, page, "record", "ListRecords")
+    page.repaired = repair.repaired
+    return page
+
+
+_TAIL_TOKEN = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?resumptionToken\b[^>]*?(?:/>|>(.*?)</(?:[A-Za-z_][\w.-]*:)?"
+    rb"resumptionToken\s*>)",
+    re.S,
+)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+TOKEN_TAIL_BYTES = 64 * 1024
+
+
+def peek_token(body: bytes) -> str | None:
+    """The resumption token of a list response, read from the end of the body with a
+    regular expression, without parsing the page.
+
+    A guess that lets the next request start before this page is parsed: the caller
+    checks it against the parsed token and throws away what followed a wrong guess.
+    None when no token (or an empty one) is found.
+    """
+    found = None
+    for match in _TAIL_TOKEN.finditer(body, max(0, len(body) - TOKEN_TAIL_BYTES)):
+        found = match  # the last one: the list's token comes after every record
+    if found is None or found.group(1) is None:
+        return None
+    text = found.group(1).decode("utf-8", "replace")
+    text = _CDATA.sub(lambda m: html.escape(m.group(1), quote=False), text)
+    return html.unescape(text).strip() or None
 
 
 class _TruncatedError(Exception):
@@ -258,6 +371,14 @@ class OAIClient:
         )
         return response
 
+    def fetch(self, params: dict[str, str]) -> Response:
+        """GET one response, HTTP retries done, not parsed yet (see :meth:`read_page`).
+
+        Raises:
+            FetchError: HTTP failed after retries.
+        """
+        return self._fetch(params)
+
     def request_page(self, params: dict[str, str], item_tag: str, container: str) -> Page:
         """GET one response and collect its ``container/item_tag`` children.
 
@@ -266,9 +387,18 @@ class OAIClient:
             FetchError: HTTP failed, or a 4xx came without an OAI-PMH error in it.
             ParseError: the response is not XML we can read at all.
         """
+        return self.read_page(self._fetch(params), params, item_tag, container)
+
+    def read_page(
+        self, response: Response, params: dict[str, str], item_tag: str, container: str
+    ) -> Page:
+        """Parse a fetched response (closing it); a body cut short is fetched again.
+
+        Raises:
+            as :meth:`request_page`.
+        """
         attempts = max(1, self.http.settings.max_attempts)
         for attempt in range(1, attempts + 1):
-            response = self._fetch(params)
             try:
                 return self._parse_page(response, item_tag, container)
             except _TruncatedError as exc:
@@ -280,13 +410,15 @@ class OAIClient:
                 time.sleep(min(self.http.settings.backoff_max, self.http.settings.backoff_base))
             finally:
                 response.close()
+            response = self._fetch(params)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _parse_page(self, response: Response, item_tag: str, container: str) -> Page:
         repair = ControlCharRepair()
         page = Page(items=[], token=None, url=response.url)
         try:
-            self._stream_page(response.body, repair, page, item_tag, container)
+            response.body.seek(0)
+            stream_page(response.body, repair, page, item_tag, container)
         except NoRecordsMatch:
             return Page(items=[], token=None, url=response.url, repaired=repair.repaired)
         except ParseError as exc:
@@ -309,38 +441,6 @@ class OAIClient:
             )
         self.repaired += page.repaired
         return page
-
-    def _stream_page(
-        self,
-        body: IO[bytes],
-        repair: ControlCharRepair,
-        page: Page,
-        item_tag: str,
-        container: str,
-    ) -> None:
-        body.seek(0)
-        chunks = repaired_chunks(read_chunks(body), repair)  # type: ignore[arg-type]
-        item = _O + item_tag
-        parent_tag = _O + container
-        tags = (item, _O + "resumptionToken", _O + "responseDate", _O + "error")
-        for _event, element in iterparse(chunks, source=page.url, tag=tags):
-            tag = element.tag
-            if tag == item:
-                parent = element.getparent()
-                if parent is not None and parent.tag == parent_tag:
-                    page.items.append(_record(element) if item_tag == "record" else element)
-            elif tag == _O + "resumptionToken":
-                value = (element.text or "").strip()
-                page.token = ResumptionToken(
-                    value=value,
-                    cursor=_int(element.get("cursor")),
-                    complete_list_size=_int(element.get("completeListSize")),
-                    expiration_date=element.get("expirationDate"),
-                )
-            elif tag == _O + "responseDate":
-                page.response_date = (element.text or "").strip()
-            elif tag == _O + "error":
-                raise error_for(element.get("code") or "", element.text or "", url=page.url)
 
     def _salvage(self, response: Response, cause: ParseError) -> Page:
         """Parse a broken page record by record: keep what reads, return the rest raw."""
