@@ -100,6 +100,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     _add_store(refresh)
     _add_http(refresh)
+    refresh.add_argument(
+        "--no-dois",
+        action="store_true",
+        help="do not re-check the store's DOIs against Crossref",
+    )
     refresh.set_defaults(func=run_refresh)
 
     status = commands.add_parser("status", help="list registered endpoints and checkpoints")
@@ -180,7 +185,13 @@ def _progress(
     return update, bar.stop
 
 
-def _report(summary: HarvestSummary, args: argparse.Namespace, err: TextIO) -> int:
+def _report(
+    summary: HarvestSummary,
+    args: argparse.Namespace,
+    err: TextIO,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> int:
     for message in summary.errors:
         err.write(f"harvester: error: {message}\n")
     if not args.quiet:
@@ -198,7 +209,8 @@ def _report(summary: HarvestSummary, args: argparse.Namespace, err: TextIO) -> i
             )
         err.write(f"harvester: {summary.describe()}\n")
     if args.json:
-        text = json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        document = {**summary.to_dict(), **(extra or {})}
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         atomic_write(args.json, lambda out: out.write(text))
     return summary.exit_code
 
@@ -248,15 +260,13 @@ def run_harvest(args: argparse.Namespace) -> int:
 
 
 def run_refresh(args: argparse.Namespace) -> int:
-    """Re-harvest every registered endpoint from its checkpoint.
-
-    Re-checking stored DOIs against Crossref belongs to the fetch layer and is not done
-    here yet.
-    """
+    """Re-harvest every registered endpoint from its checkpoint, then re-check the
+    store's DOIs against Crossref (``--no-dois`` skips that)."""
     with _open_store(args) as store:
         store.lock()
         checkpoints = store.checkpoints()
-        if not checkpoints:
+        check_dois = not args.no_dois and bool(store.stored_dois(exclude_source="crossref"))
+        if not checkpoints and not check_dois:
             raise ConfigError(f"{store.path}: no endpoint registered; run harvester harvest URL")
         run_id, _started = store.start_run("refresh")
         settings = _settings(args, [cp.endpoint for cp in checkpoints])
@@ -279,8 +289,26 @@ def run_refresh(args: argparse.Namespace) -> int:
                     )
         finally:
             stop()
-        store.finish_run(run_id, total.to_dict())
-        return _report(total, args, sys.stderr)
+        extra: dict[str, Any] = {}
+        doi_failed = False
+        if check_dois:
+            from harvester.recheck import recheck_store
+            from harvester.sources import SourceSettings
+
+            sources = SourceSettings.load()
+            sources.mailto = args.contact or sources.mailto
+            dois = recheck_store(store, settings=sources)
+            total.added += dois.added
+            total.changed.update(dois.changed)
+            total.unchanged += dois.unchanged
+            total.errors.extend(f"DOI {doi}: {why}" for doi, why in dois.failed.items())
+            extra["dois"] = dois.to_dict()
+            doi_failed = bool(dois.failed)
+            if not args.quiet:
+                sys.stderr.write(f"harvester: {dois.describe()}\n")
+        store.finish_run(run_id, {**total.to_dict(), **extra})
+        code = _report(total, args, sys.stderr, extra=extra)
+        return max(code, 1) if doi_failed else code
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -105,6 +105,15 @@ MIGRATIONS: tuple[str, ...] = (
         summary     TEXT
     );
     """,
+    """
+    CREATE TABLE doi_checks (
+        doi           TEXT PRIMARY KEY,
+        etag          TEXT,
+        last_modified TEXT,
+        checked_at    TEXT NOT NULL,
+        status        TEXT
+    );
+    """,
 )
 
 
@@ -208,6 +217,18 @@ class Quarantined:
     source_id: str | None
     reason: str
     raw: bytes | None
+
+
+@dataclass
+class DoiCheck:
+    """When a DOI was last checked against Crossref, with the validators (ETag,
+    Last-Modified) for a conditional re-check and the answer's status."""
+
+    doi: str
+    etag: str | None
+    last_modified: str | None
+    checked_at: str
+    status: str | None = None
 
 
 @dataclass
@@ -679,6 +700,41 @@ class Store:
             "SELECT started_at FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"
         ).fetchone()
         return str(row[0]) if row else None
+
+    # --- DOI re-checks -----------------------------------------------------------------
+
+    def stored_dois(self, *, exclude_source: str | None = None) -> list[str]:
+        """The DOIs of live records, each once, in the order they were first stored."""
+        rows = self.db.execute(
+            "SELECT lower(json_extract(j.value, '$.value')) AS doi "
+            "FROM records, json_each(records.json, '$.identifiers') AS j "
+            "WHERE records.deleted = 0 AND records.source IS NOT ? "
+            "AND json_extract(j.value, '$.scheme') = 'doi' "
+            "GROUP BY doi ORDER BY min(records.rowid)",
+            (exclude_source,),
+        )
+        return [str(row[0]) for row in rows if row[0]]
+
+    def doi_checks(self) -> dict[str, DoiCheck]:
+        return {
+            row[0]: DoiCheck(*row)
+            for row in self.db.execute(
+                "SELECT doi, etag, last_modified, checked_at, status FROM doi_checks"
+            )
+        }
+
+    def save_doi_checks(self, checks: Sequence[DoiCheck]) -> None:
+        try:
+            with self.transaction():
+                self.db.executemany(
+                    "INSERT INTO doi_checks (doi, etag, last_modified, checked_at, status) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (doi) DO UPDATE SET "
+                    "etag=excluded.etag, last_modified=excluded.last_modified, "
+                    "checked_at=excluded.checked_at, status=excluded.status",
+                    [(c.doi, c.etag, c.last_modified, c.checked_at, c.status) for c in checks],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot save DOI checks: {exc}") from exc
 
 
 class _Checkpointer(threading.Thread):
