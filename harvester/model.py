@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
+from unicodedata import is_normalized
 
 from pydantic import (
     BaseModel,
@@ -391,8 +392,26 @@ _NAME_FIELD_SET = frozenset(_NAME_FIELDS)
 _IDENTIFIER_SCHEMES = frozenset(get_args(IdentifierScheme))
 _IDENTIFIER_KINDS = frozenset((None, *get_args(IdentifierKind)))
 _IDENTIFIER_KEYS = frozenset(("scheme", "value", "kind"))
+_IDENTIFIER_SET = {"scheme", "value", "valid"}
+_IDENTIFIER_SET_KIND = {"scheme", "value", "kind", "valid"}
 _new = object.__new__
 _set = object.__setattr__
+
+
+_SHARED_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def _shared_fields_set(keys: Any) -> set[str]:
+    """One ``fields_set`` per distinct set of keys, for frozen models (names, identifiers).
+
+    Frozen instances never change their fields set (``model_copy`` copies it first), and
+    a set per name is a fifth of the memory a cache of parsed names holds.
+    """
+    key = frozenset(keys)
+    found = _SHARED_FIELDS_SETS.get(key)
+    if found is None:
+        found = _SHARED_FIELDS_SETS[key] = set(key)
+    return found
 
 
 def _instance(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
@@ -422,7 +441,7 @@ def make_name(**parts: str | None) -> Name:
     elif not (out.get("family") or out.get("given")):
         return Name(**parts)
     values = {key: out.get(key) for key in _NAME_FIELDS}
-    return _instance(Name, values, set(out))
+    return _instance(Name, values, _shared_fields_set(out))
 
 
 def make_identifier(data: dict[str, Any]) -> Identifier:
@@ -450,7 +469,7 @@ def _checked_identifier(scheme: str, value: str, kind: str | None, has_kind: boo
         data = {"scheme": scheme, "value": value} | ({"kind": kind} if has_kind else {})
         return Identifier(**data)  # raises, as validation does
     values = {"scheme": scheme, "value": normal, "kind": kind, "valid": valid}
-    fields_set = {"scheme", "value", "kind", "valid"} if has_kind else {"scheme", "value", "valid"}
+    fields_set = _IDENTIFIER_SET_KIND if has_kind else _IDENTIFIER_SET
     return _instance(Identifier, values, fields_set)
 
 
@@ -511,10 +530,15 @@ def _names_field(value: object) -> list[Name] | None:
 
 _LINE_FIELDS = frozenset(_TEXT_FIELDS)
 _PARAGRAPH_FIELDS = frozenset(_MULTILINE_FIELDS)
-_RECORD_FIELDS = tuple(Record.model_fields)
-_RECORD_DEFAULTS: dict[str, Any] = {
-    name: info.default for name, info in Record.model_fields.items() if info.default_factory is None
+_RECORD_TEMPLATE: dict[str, Any] = {
+    name: None if info.default_factory is not None else info.default
+    for name, info in Record.model_fields.items()
 }
+_RECORD_FACTORIES: tuple[tuple[str, Any], ...] = tuple(
+    (name, info.default_factory)
+    for name, info in Record.model_fields.items()
+    if info.default_factory is not None
+)
 _FALLBACK = object()
 
 
@@ -579,21 +603,29 @@ def build_record(data: dict[str, Any]) -> Record:
     Anything else, and any value validation would refuse, takes the full validation path
     (which raises ``ValidationError`` as usual).
     """
-    values: dict[str, Any] = {}
+    ordered = _RECORD_TEMPLATE.copy()  # every field, in order, at its default
+    for name, factory in _RECORD_FACTORIES:
+        ordered[name] = factory()
     for key, value in data.items():
+        if type(value) is str and key in _LINE_FIELDS:
+            # The commonest case inline: a line of text that is already clean
+            # (``is_clean`` spelled out; else ``clean_optional`` as the validator does).
+            if not (
+                value
+                and value.isprintable()
+                and value[0] != " "
+                and value[-1] != " "
+                and "  " not in value
+                and (value.isascii() or is_normalized("NFC", value))
+            ):
+                value = clean_optional(value)
+            ordered[key] = value
+            continue
         clean = _fast_value(key, value)
         if clean is _FALLBACK:
             return Record(**data)
-        values[key] = clean
-    ordered: dict[str, Any] = {}
-    for name in _RECORD_FIELDS:
-        if name in values:
-            ordered[name] = values[name]
-        elif name in _RECORD_DEFAULTS:
-            ordered[name] = _RECORD_DEFAULTS[name]
-        else:
-            ordered[name] = [] if name not in ("extra", "field_sources") else {}
-    return _instance(Record, ordered, set(values))
+        ordered[key] = clean
+    return _instance(Record, ordered, set(data))
 
 
 def record_json_schema() -> dict[str, Any]:

@@ -11,6 +11,7 @@ read in one piece, since an entry there depends on others.
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import itertools
@@ -18,17 +19,25 @@ import mmap
 import multiprocessing
 import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.formats import FORMATS, Format, Writer
 from harvester.formats._input import TextInput
 from harvester.model import Record
 
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult, Pool
+
 MIN_PARALLEL_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 19
+MIN_CHUNK_BYTES = 1 << 16
+CHUNKS_PER_WORKER = 16
+"""Chunks shrink for smaller files (down to ``MIN_CHUNK_BYTES``) so that each worker gets
+about this many: the last chunk then leaves the other cores idle only briefly."""
 _BIBTEX_CROSS_ENTRY = re.compile(rb"(?i)\bcrossref\s*=|\bxdata\s*=")
 
 
@@ -87,7 +96,8 @@ def plan(opened: TextInput, in_fmt: Format, writer: Writer, jobs: int | None) ->
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if in_fmt.name == "bibtex" and _has_cross_entry(m):
             return None
-        bounds = _boundaries(m, opened.offset, size, re.compile(record_start))
+        step = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, size // (workers * CHUNKS_PER_WORKER)))
+        bounds = _boundaries(m, opened.offset, size, re.compile(record_start), step)
         if len(bounds) < 3:
             return None
         preludes = _preludes(m, bounds, in_fmt, opened.encoding)
@@ -126,14 +136,29 @@ def _preludes(m: mmap.mmap, bounds: list[int], in_fmt: Format, encoding: str) ->
         if hint is None or hint.search(m, start, end):
             found = in_fmt.prelude(m[start:end].decode(encoding, errors="replace"))
         preludes.append(preludes[-1] + found)
+        _release(m, start, end)
     return preludes
 
 
-_SCAN_BLOCK = 1 << 22
+def _release(m: mmap.mmap | bytes, start: int, end: int) -> None:
+    """Drop the scanned pages of a file mapping from this process's resident memory.
+
+    Pages of a mapped file count as the process's own memory while mapped; a scan of a
+    100 MB file would otherwise leave the parent 100 MB larger until the map closes.
+    They are read back from the file if touched again.
+    """
+    if isinstance(m, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        begin = start - start % mmap.PAGESIZE
+        if end > begin:
+            m.madvise(mmap.MADV_DONTNEED, begin, end - begin)
+
+
+_SCAN_BLOCK = 1 << 20
+_FAULT_AROUND = 1 << 16
 _WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def _has_cross_entry(m: mmap.mmap) -> bool:
+def _has_cross_entry(m: mmap.mmap | bytes) -> bool:
     """``_BIBTEX_CROSS_ENTRY.search(m)``, found with plain byte search.
 
     An ignore-case regex over a 100 MB file takes seconds; lower-casing blocks and
@@ -143,7 +168,9 @@ def _has_cross_entry(m: mmap.mmap) -> bool:
     overlap = len(b"crossref") - 1
     pos = 0
     while pos < size:
-        block = m[pos : pos + _SCAN_BLOCK + overlap].lower()
+        end = min(size, pos + _SCAN_BLOCK + overlap)
+        block = m[pos:end].lower()
+        _release(m, pos, end)
         for word in (b"crossref", b"xdata"):
             hit = block.find(word)
             while hit >= 0:
@@ -155,18 +182,22 @@ def _has_cross_entry(m: mmap.mmap) -> bool:
     return False
 
 
-def _boundaries(m: mmap.mmap, start: int, size: int, record_start: re.Pattern[bytes]) -> list[int]:
+def _boundaries(
+    m: mmap.mmap, start: int, size: int, record_start: re.Pattern[bytes], step: int
+) -> list[int]:
     bounds = [start]
-    pos = start + CHUNK_BYTES
+    pos = start + step
     while pos < size:
         line_end = m.find(b"\n", pos)
         if line_end < 0:
             break
         found = _next_record_line(m, line_end + 1, size, record_start)
+        # The kernel maps pages around each one read: let them go as we move on.
+        _release(m, max(start, pos - _FAULT_AROUND), min(size, (found or pos) + _FAULT_AROUND))
         if found is None:
             break
         bounds.append(found)
-        pos = found + CHUNK_BYTES
+        pos = found + step
     bounds.append(size)
     return bounds
 
@@ -192,10 +223,11 @@ def run(plan: Plan, writer: Writer, summary: Any, options: dict[str, Any]) -> No
     # reach: the forked workers then never touch those pages to scan them, so they stay
     # shared with the parent instead of being copied into each worker (~25 MB each).
     gc.freeze()
+    _fixed_mmap_threshold()
     records_before = 0
     lines_before = 0
     with context.Pool(plan.jobs) as pool:
-        for result in pool.imap(_convert_chunk, plan.chunks, chunksize=1):
+        for result in _in_order(pool, plan.chunks, window=2 * plan.jobs):
             if result.text:
                 if writer.count and type(writer).item_separator:
                     writer.stream.write(type(writer).item_separator)
@@ -204,6 +236,47 @@ def run(plan: Plan, writer: Writer, summary: Any, options: dict[str, Any]) -> No
             _merge(summary, result.summary, records_before, lines_before)
             records_before += result.items
             lines_before += result.newlines
+
+
+def _fixed_mmap_threshold() -> None:
+    """Have glibc hand buffers over 128 kB back to the system when they are freed.
+
+    Every chunk passes through the parent and a worker as a few 1-2 MB strings. glibc
+    raises its mmap threshold after the first such buffer is freed, and from then on
+    serves them from the heap, which keeps the high-water mark resident: 10-15 MB more
+    peak memory at 100,000 records. Fixing the threshold (which also switches the
+    raising off) keeps them in mmap. Elsewhere than glibc this does nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        return
+
+
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+
+
+def _in_order(pool: Pool, chunks: list[Chunk], *, window: int) -> Iterator[ChunkResult]:
+    """The chunks' results in order, with at most ``window`` chunks in flight.
+
+    ``Pool.imap`` hands every chunk out at once and keeps each result until the parent
+    takes it; the parent shares two cores with the workers and falls behind, so results
+    pile up (tens of MB at 100,000 records). A bounded window keeps the workers busy and
+    the parent's memory flat.
+    """
+    waiting = iter(chunks)
+    in_flight: deque[AsyncResult[ChunkResult]] = deque(
+        pool.apply_async(_convert_chunk, (chunk,)) for chunk in itertools.islice(waiting, window)
+    )
+    while in_flight:
+        result = in_flight.popleft().get()
+        following = next(waiting, None)
+        if following is not None:
+            in_flight.append(pool.apply_async(_convert_chunk, (following,)))
+        yield result
 
 
 def _merge(summary: Any, part: Any, records_before: int, lines_before: int) -> None:
@@ -238,11 +311,17 @@ def _convert_chunk(chunk: Chunk) -> ChunkResult:
     in_fmt = FORMATS[chunk.in_format]
     writer_cls = FORMATS[chunk.out_format].writer
     assert in_fmt.read is not None and writer_cls is not None
+    read = in_fmt.read
+    if chunk.in_format == "bibtex":
+        from harvester.formats import bibtex
+
+        # plan() splits BibTeX only when no entry has a crossref: nothing to remember.
+        read = functools.partial(bibtex.read, remember=False)
     buffer = io.StringIO()
     writer = writer_cls(buffer, **chunk.options)  # no open()/close(): the parent frames
     writer.fragment_mode = True
     summary = api.ConvertSummary(to=chunk.out_format)
-    counted = _Counted(api.stamp(in_fmt, in_fmt.read(io.StringIO(text), chunk.name), chunk.name))
+    counted = _Counted(api.stamp(in_fmt, read(io.StringIO(text), chunk.name), chunk.name))
     api.convert_items(counted, writer, summary, chunk.name)
     return ChunkResult(
         text=buffer.getvalue(),

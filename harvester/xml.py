@@ -126,6 +126,10 @@ def parse(
 ) -> Element:
     """Parse a whole document and return its root element.
 
+    Bytes are parsed in one call to libxml2 after the same prolog screening the
+    streaming parser does (about half the cost of feeding a pull parser: an OAI-PMH page
+    is parsed whole anyway); text goes through :func:`iterparse`.
+
     Raises:
         XMLTooLargeError: ``data`` is longer than ``max_bytes``.
         UnsafeXMLError: the DOCTYPE declares entities or names an external DTD.
@@ -133,8 +137,23 @@ def parse(
     """
     if len(data) > max_bytes:
         raise XMLTooLargeError(f"document larger than {max_bytes} bytes", source=source)
+    if isinstance(data, bytes):
+        if not data:
+            raise ParseError("the document is empty (no root element)", source=source)
+        size = CHUNK_SIZE
+        # The prolog is screened before libxml2 sees it, as in iterparse().
+        while not _screen_prolog([data[:size]], source, final=size >= len(data)):
+            size *= 4
+        try:
+            root: Element = etree.fromstring(data, make_parser())
+        except etree.XMLSyntaxError as exc:
+            raise _syntax_error(exc, source) from exc
+        if root is None:
+            raise ParseError("the document is empty (no root element)", source=source)
+        _check_doctype(root.getroottree(), source)
+        return root
     for _event, element in iterparse(_chunks(data), source=source, max_bytes=max_bytes):
-        root: Element = element.getroottree().getroot()
+        root = element.getroottree().getroot()
     return root
 
 

@@ -545,8 +545,12 @@ def test_wrong_token_guesses_are_thrown_away(httpserver: HTTPServer, tmp_path: P
     records = make_records(600, deleted_every=13)
     repo = FakeRepository(records, page_size=100)
     decoy = "<!-- <resumptionToken/> --><![CDATA[<resumptionToken>fake</resumptionToken>]]>"
+    faked: list[int] = []
 
     def handle(request: Request) -> Response:
+        if request.args.get("resumptionToken") == "fake":
+            faked.append(1)
+            return Response("no such token", status=500)  # a failed guess is no failure
         response = repo.handle(request)
         body = response.get_data(as_text=True)
         # Pages 2 and 4 end with a comment that hides their token from the guess; every
@@ -567,5 +571,6 @@ def test_wrong_token_guesses_are_thrown_away(httpserver: HTTPServer, tmp_path: P
         cp = store.checkpoint(url(httpserver), "oai_dc")
         assert cp is not None and cp.status == "complete"
     asked = [entry.get("resumptionToken") for entry in repo.log]
-    # Every real page once; guesses of "fake" may have been asked and were never stored.
-    assert sorted(t for t in asked if t and t != "fake") == sorted(set(repo.served_tokens))
+    # Every real page once; the guesses of "fake" were asked (and failed) in between.
+    assert sorted(t for t in asked if t) == sorted(set(repo.served_tokens))
+    assert faked

@@ -7,6 +7,7 @@ record where it broke.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
@@ -52,3 +53,19 @@ def read_records(
         yield ParseError(
             exc.cause, source=source, line=exc.line, record=index + 1, format_name=format_name
         )
+
+
+def tidy_name(text: str) -> str:
+    """Drop cataloguing punctuation and life dates: "Vico, Giambattista, 1668-1744." -> ...
+
+    Shared by MARCXML and Dublin Core (repositories copy catalogue headings into
+    ``dc:creator``); kept here so reading Dublin Core does not import pymarc.
+    """
+    text = _LIFE_DATES.sub("", text.strip()).rstrip(", ")
+    # A final period ends the heading, unless it ends an initial ("Smith, J.").
+    if text.endswith(".") and len(text.rsplit(None, 1)[-1]) > 2:
+        text = text[:-1]
+    return text
+
+
+_LIFE_DATES = re.compile(r",?\s*(?:b\.|d\.|ca\.)?\s*\d{3,4}\??-(?:\d{3,4}\??)?\.?$")

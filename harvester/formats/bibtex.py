@@ -974,8 +974,13 @@ def _identifiers(dec: dict[str, str], extra: dict[str, list[str]]) -> list[Ident
     return identifiers
 
 
-def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
-    """Stream records (or located ``ParseError``s) from BibTeX/BibLaTeX text."""
+def read(stream: TextIO, source: str, *, remember: bool = True) -> Iterator[ReadResult]:
+    """Stream records (or located ``ParseError``s) from BibTeX/BibLaTeX text.
+
+    ``remember=False`` keeps no entries for ``crossref`` parents to come: for text known
+    to hold no ``crossref`` field (the parallel planner checks), where keeping thousands
+    of entries would only cost memory (10 MB and more in each worker).
+    """
     parents: OrderedDict[str, _Entry] = OrderedDict()
     recent: OrderedDict[str, _Entry] = OrderedDict()
     pending: OrderedDict[str, list[_Entry]] = OrderedDict()
@@ -997,12 +1002,13 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
 
     def finish(entry: _Entry) -> Iterator[ReadResult]:
         key = entry.key.lower()
-        # Keep what may be crossref'd later: containers generously, anything else briefly.
-        memory = parents if entry.type in _PARENT_TYPES else recent
-        memory[key] = entry
-        memory.move_to_end(key)
-        if len(memory) > (_PARENT_MEMORY if memory is parents else _RECENT_MEMORY):
-            memory.popitem(last=False)
+        if remember:
+            # Keep what may be crossref'd later: containers generously, others briefly.
+            memory = parents if entry.type in _PARENT_TYPES else recent
+            memory[key] = entry
+            memory.move_to_end(key)
+            if len(memory) > (_PARENT_MEMORY if memory is parents else _RECENT_MEMORY):
+                memory.popitem(last=False)
         yield build(entry)
         children = pending.pop(key, [])
         waiting[0] -= len(children)

@@ -32,7 +32,7 @@ from pymarc import Field, Indicators, Leader, Subfield
 from pymarc import Record as MarcRecord
 
 from harvester.formats._base import Format, ReadResult
-from harvester.formats._xml_records import read_records
+from harvester.formats._xml_records import read_records, tidy_name
 from harvester.model import Identifier, Name, Record
 from harvester.normalize.dates import parse_date
 from harvester.normalize.identifiers import (
@@ -115,18 +115,6 @@ def _role(field: Field) -> str:
         if term not in _AUTHOR:
             return "other"
     return "author"
-
-
-def tidy_name(text: str) -> str:
-    """Drop cataloguing punctuation and life dates: "Vico, Giambattista, 1668-1744." -> ..."""
-    text = _LIFE_DATES.sub("", text.strip()).rstrip(", ")
-    # A final period ends the heading, unless it ends an initial ("Smith, J.").
-    if text.endswith(".") and len(text.rsplit(None, 1)[-1]) > 2:
-        text = text[:-1]
-    return text
-
-
-_LIFE_DATES = re.compile(r",?\s*(?:b\.|d\.|ca\.)?\s*\d{3,4}\??-(?:\d{3,4}\??)?\.?$")
 
 
 def _personal(field: Field) -> Name | None:

@@ -25,8 +25,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from harvester.formats._base import Format, ReadResult
-from harvester.formats._xml_records import read_records
-from harvester.formats.marcxml import tidy_name
+from harvester.formats._xml_records import read_records, tidy_name
 from harvester.model import Identifier, Name, Record
 from harvester.normalize.dates import parse_date
 from harvester.normalize.identifiers import classify_identifier

@@ -394,7 +394,9 @@ def normalize_lccn(text: str) -> str:
 # --- Normalising a value of a known scheme -----------------------------------------------
 
 
-@lru_cache(maxsize=8192)
+# Small: DOIs and URLs are unique per record, so a big cache only holds memory (2 MB in
+# each worker of a parallel conversion); repeated serial numbers are cached by callers.
+@lru_cache(maxsize=1024)
 def normalize_identifier(scheme: str, value: str) -> tuple[str, bool | None]:
     """Normalise ``value`` for ``scheme``; return it with its validity (see module doc).
 
@@ -485,7 +487,7 @@ def _classify_url(value: str) -> Identifier:
     return _identifier("url", value)
 
 
-@lru_cache(maxsize=4096)  # Identifier is frozen; journals' ISSNs repeat across records
+@lru_cache(maxsize=1024)  # Identifier is frozen; journals' ISSNs repeat across records
 def classify_identifier(text: str) -> Identifier | None:
     """Guess the scheme of a bare identifier string and return it normalised, or None.
 

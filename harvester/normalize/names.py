@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from harvester.model import Name
+from harvester.model import Name, make_name
 from harvester.normalize.text import clean_text
 
 __all__ = [
@@ -213,7 +213,7 @@ def _natural(text: str) -> Name:
         suffix = tokens.pop()
     if len(tokens) == 1:
         particle, family = _split_family(tokens[0])
-        return Name(family=family, non_dropping_particle=particle, suffix=suffix)
+        return make_name(family=family, non_dropping_particle=particle, suffix=suffix)
     last = tokens[-1]
     if (
         _VANCOUVER_INITIALS.match(last)
@@ -222,21 +222,23 @@ def _natural(text: str) -> Name:
         and not any(t.isupper() and len(t) > 1 for t in tokens[:-1] if t not in _PARTICLES)
     ):
         particle, family = _split_family(" ".join(tokens[:-1]))
-        return Name(
+        return make_name(
             family=family, given=_initials(last), non_dropping_particle=particle, suffix=suffix
         )
     # Leading particles with no given name: "van Gogh", "de la Cruz".
     if _lowercase_particle(tokens[0]):
         particle, family = _split_family(text if suffix is None else " ".join(tokens))
-        return Name(family=family, non_dropping_particle=particle, suffix=suffix)
+        return make_name(family=family, non_dropping_particle=particle, suffix=suffix)
     # The first lower-case particle after the given names starts the family part.
     for i in range(1, len(tokens) - 1):
         if _lowercase_particle(tokens[i]):
             given = " ".join(tokens[:i])
             particle, family = _split_family(" ".join(tokens[i:]))
-            return Name(family=family, given=given, non_dropping_particle=particle, suffix=suffix)
+            return make_name(
+                family=family, given=given, non_dropping_particle=particle, suffix=suffix
+            )
     particle, family = _split_family(last)
-    return Name(
+    return make_name(
         family=family, given=" ".join(tokens[:-1]), non_dropping_particle=particle, suffix=suffix
     )
 
@@ -247,8 +249,8 @@ def _inverted(family_part: str, given_part: str, suffix: str | None) -> Name:
     if not family:
         if not given:
             raise ValueError("a name needs a family or given name")
-        return Name(given=given, suffix=suffix, dropping_particle=dropping)
-    return Name(
+        return make_name(given=given, suffix=suffix, dropping_particle=dropping)
+    return make_name(
         family=family,
         given=given,
         non_dropping_particle=particle,
@@ -277,7 +279,7 @@ def _extended(value: str) -> Name | None:
         return None
     prefix = fields.get("prefix") or None
     dropping = prefix if fields.get("useprefix", "").lower() == "false" else None
-    return Name(
+    return make_name(
         family=fields.get("family") or None,
         given=fields.get("given") or None,
         suffix=fields.get("suffix") or None,
@@ -308,11 +310,11 @@ def parse_name(text: str) -> Name:
         value = " ".join(value.replace(";", " ").split())
     if value.endswith(",") and "," not in value[:-1] and value[:-1].strip():
         # EndNote's convention for a corporate author: "Acme Widgets," (not inverted).
-        return Name(literal=value[:-1].rstrip())
+        return make_name(literal=value[:-1].rstrip())
     # A leading comma is kept: ", Plato" is a given-only name.
     value = value.rstrip(" ,").lstrip()
     if is_organisation(value):
-        return Name(literal=value)
+        return make_name(literal=value)
     if value.isupper():
         value = _recase(value)
     if "," not in value:

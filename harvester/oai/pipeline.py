@@ -7,7 +7,9 @@ process that also fetches and writes waits on itself. Here three things overlap:
   the end of the body with a regular expression (:func:`peek_token`), so a request never
   waits for a parse; a guess is checked later, never trusted;
 - forked worker processes parse, map, validate, serialise and hash whole pages (the
-  caller's ``work`` function) and send back plain rows;
+  caller's ``work`` function) and send back plain rows. A thread per pipe hands pages
+  over and takes results as they come, so neither the fetching nor the writing waits
+  for a busy worker, and no worker waits for the writer;
 - the caller's thread takes the pages in list order, checks that each was requested
   with the token its predecessor really carried (parsed, not guessed) and writes them.
   After a wrong guess everything fetched from it on is thrown away and fetching resumes
@@ -26,6 +28,7 @@ a killed parent cannot hold the store's lock, and it ends at its next read or wr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import io
@@ -127,22 +130,34 @@ class _Worker:
         inbox_r.close()
         outbox_w.close()
         self.pid = pid
-        self.outbox = outbox_r  # read by the consumer only
         self.status: int | None = None
         # A feeder thread writes pages into the pipe, so the fetch thread never waits
-        # for a busy worker to take one: it goes on fetching the next page.
+        # for a busy worker to take one: it goes on fetching the next page. A receiver
+        # thread reads results as they come, so a worker never waits for the writer to
+        # finish an earlier page before it can hand over its own and start the next.
+        # Each thread owns its pipe end and closes it when it ends.
         self._pending: queue.Queue[Any] = queue.Queue()
+        self._results: queue.Queue[Any] = queue.Queue()
         self._feeder = threading.Thread(
             target=self._feed, args=(inbox_w,), name=f"oai-feed-{pid}", daemon=True
         )
+        self._receiver = threading.Thread(
+            target=self._receive, args=(outbox_r,), name=f"oai-receive-{pid}", daemon=True
+        )
 
-    def start_feeding(self) -> None:
+    def start_threads(self) -> None:
         self._feeder.start()
+        self._receiver.start()
 
     def give(self, message: tuple[str, datetime, bytes]) -> None:
         self._pending.put(message)
 
-    def end_input(self) -> None:
+    def end_input(self, *, drop_pending: bool = False) -> None:
+        """No more pages (``drop_pending``: not even those not yet handed over)."""
+        if drop_pending:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._pending.get_nowait()
         self._pending.put(None)
 
     def _feed(self, inbox: Connection) -> None:
@@ -153,25 +168,44 @@ class _Worker:
                     return
                 inbox.send(message)
         except OSError:
-            return  # the worker is gone: its receive() reports it
+            return  # the worker is gone: its result() reports it
         finally:
             inbox.close()  # the only writer: closing it ends the worker's input
 
-    def receive(self, timeout: float) -> Any:
+    def _receive(self, outbox: Connection) -> None:
         try:
-            if not self.outbox.poll(timeout):
-                self.reap(wait=0)  # hung on a page: killed, so it cannot hang us
-                raise WorkerCrashed(
-                    f"worker process {self.pid} gave no answer for {timeout:.0f} s and was "
-                    "stopped; the pages before it are stored and a rerun resumes after them"
-                )
-            return self.outbox.recv()
-        except (EOFError, OSError) as exc:
+            while True:
+                self._results.put(outbox.recv())
+        except (EOFError, OSError) as exc:  # the worker ended: nothing more will come
+            self._results.put(_Gone(exc))
+        finally:
+            outbox.close()
+
+    def result(self, timeout: float) -> Any:
+        """The next result of this worker, in the order it was given pages.
+
+        Raises:
+            WorkerCrashed: the worker died, or gave nothing for ``timeout`` seconds.
+        """
+        try:
+            item = self._results.get(timeout=timeout)
+        except queue.Empty:
+            self.reap(wait=0)  # hung on a page: killed, so it cannot hang us
+            raise WorkerCrashed(
+                f"worker process {self.pid} gave no answer for {timeout:.0f} s and was "
+                "stopped; the pages before it are stored and a rerun resumes after them"
+            ) from None
+        if isinstance(item, _Gone):
             self.reap(wait=_REAP_SECONDS)
             raise WorkerCrashed(
                 f"worker process {self.pid} {self.describe()} while mapping a page; "
                 "the pages before it are stored and a rerun resumes after them"
-            ) from exc
+            ) from item.cause
+        return item
+
+    def join_threads(self, timeout: float) -> None:
+        self._feeder.join(timeout)
+        self._receiver.join(timeout)
 
     def describe(self) -> str:
         if self.status is None:
@@ -204,6 +238,19 @@ class _Worker:
                 _pid, self.status = os.waitpid(self.pid, 0)
                 return
             time.sleep(0.005)
+
+
+@dataclass
+class _Gone:
+    cause: BaseException
+
+
+@dataclass
+class _Failed:
+    """The request made with ``token`` failed: an error only if ``token`` was right."""
+
+    token: str
+    error: BaseException
 
 
 @dataclass
@@ -269,10 +316,10 @@ class Pipeline(Generic[R]):
                 while True:
                     item = self._meta.get()
                     self._ahead.release()
-                    if isinstance(item, BaseException):
-                        raise item
                     if item is _END or item.token != expected:
                         break  # a wrong guess: fetch again from the parsed token
+                    if isinstance(item, _Failed):
+                        raise item.error  # the request for the real next page failed
                     result = self._result(item)
                     yield result
                     following = result.token
@@ -286,7 +333,7 @@ class Pipeline(Generic[R]):
     def _result(self, item: _Fetched) -> R:
         result: R | None = None
         if item.worker is not None:
-            result = self._workers[item.worker].receive(self.page_timeout)
+            result = self._workers[item.worker].result(self.page_timeout)
         if result is None:
             page = self.client.read_page(item.response, item.request, "record", "ListRecords")
             return self.fallback(page, item.fetched_at)
@@ -304,7 +351,7 @@ class Pipeline(Generic[R]):
         self._workers = [_Worker(work) for _ in range(self.jobs)]
         self.worker_pids.extend(w.pid for w in self._workers)
         for w in self._workers:
-            w.start_feeding()
+            w.start_threads()
         self._thread = threading.Thread(
             target=self._fetch,
             args=(token, self._workers, self._meta, self._stop, self._ahead),
@@ -348,7 +395,7 @@ class Pipeline(Generic[R]):
                     return
                 token = guess
         except BaseException as exc:  # handed to the consumer, raised there in order
-            meta.put(exc)
+            meta.put(_Failed(token, exc))
         finally:
             for w in workers:
                 w.end_input()  # idle workers exit once their pages are taken
@@ -359,11 +406,11 @@ class Pipeline(Generic[R]):
         for _ in range(self.lookahead + 1):
             self._ahead.release()  # wake the fetch thread wherever it waits for a turn
         for w in self._workers:
-            w.outbox.close()  # a worker sending a result now gets EPIPE and exits
-            w.end_input()  # an idle one gets the end of its input
+            w.end_input(drop_pending=True)  # each ends after the page it has, if any
         if self._thread is not None:
             self._thread.join(timeout=_REAP_SECONDS)
             self._thread = None
         for w in self._workers:
             w.reap(wait=_REAP_SECONDS)
+            w.join_threads(timeout=_REAP_SECONDS)
         self._workers = []
