@@ -43,7 +43,6 @@ from harvester.oai.client import (
     parse_records_page,
 )
 from harvester.oai.errors import BadResumptionToken
-from harvester.oai.pipeline import Pipeline
 from harvester.store import (
     DELETED_HASH,
     Change,
@@ -369,6 +368,9 @@ def _mapped_pages(
     if _is_final(first.token, token):
         return
     assert first.token is not None
+    # Imported here: a one-page refresh (the common scheduled run) never needs it.
+    from harvester.oai.pipeline import Pipeline
+
     work = functools.partial(_work_page, mapper=mapper, endpoint=endpoint, prefix=prefix)
 
     def fallback(page: Page, fetched: datetime) -> PageRows:

@@ -211,12 +211,20 @@ def iterparse(
                     continue
                 chunk = chunk[:0].join(prolog)  # type: ignore[arg-type]
                 prolog = []
-            parser.feed(chunk)
+            failure: etree.XMLSyntaxError | None = None
+            try:
+                parser.feed(chunk)
+            except etree.XMLSyntaxError as exc:
+                # The elements completed before the error in this chunk are good: the
+                # caller gets them before the error, so one bad record loses no others.
+                failure = exc
             for item in parser.read_events():
                 if not checked:
                     _check_doctype(item[1].getroottree(), source)
                     checked = True
                 yield item
+            if failure is not None:
+                raise failure
         if not seen:
             raise ParseError("the document is empty (no root element)", source=source)
         if not prolog_done and prolog:

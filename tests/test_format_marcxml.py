@@ -158,3 +158,44 @@ def test_arbitrary_bytes_yield_only_records_or_errors(data: bytes) -> None:
         io.StringIO("<collection xmlns='http://www.loc.gov/MARC21/slim'>" + text), "x"
     ):
         assert isinstance(item, Record | ParseError)
+
+
+def _with_700(*subfields: tuple[str, str]) -> Record:
+    inner = "".join(f'<subfield code="{c}">{v}</subfield>' for c, v in subfields)
+    xml = (
+        '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nab a2200000 c 4500</leader>'
+        '<controlfield tag="001">x</controlfield>'
+        '<datafield tag="245" ind1="1" ind2="0"><subfield code="a">T</subfield></datafield>'
+        f'<datafield tag="700" ind1="1" ind2=" ">{inner}</datafield></record>'
+    )
+    (record,) = list(read(io.StringIO(xml), "roles.xml"))
+    assert isinstance(record, Record)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("subfields", "role"),
+    [
+        ((("e", "verfasserin"), ("4", "aut")), "author"),
+        ((("e", "Verfasser"),), "author"),
+        ((("e", "Autorin"),), "author"),
+        ((("4", "http://id.loc.gov/vocabulary/relators/edt"),), "editor"),
+        ((("e", "Herausgeberin"), ("4", "edt")), "editor"),
+        ((("e", "Übersetzerin"),), "translator"),
+        ((("e", "Verfasser"), ("4", "ths")), "other"),  # a thesis adviser, whatever $e says
+        ((("e", "Illustrator"),), "other"),
+        ((), "author"),
+    ],
+)
+def test_relator_codes_settle_the_role_before_free_text(
+    subfields: tuple[tuple[str, str], ...], role: str
+) -> None:
+    record = _with_700(("a", "Muster, Erika"), *subfields)
+    names = {
+        "author": record.author,
+        "editor": record.editor,
+        "translator": record.translator,
+    }
+    for kind, found in names.items():
+        assert [n.family for n in found] == (["Muster"] if kind == role else [])
+    assert ("marc:700" in record.extra) == (role == "other")

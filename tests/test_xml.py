@@ -161,3 +161,18 @@ def test_utf16_documents_are_screened_too() -> None:
     with pytest.raises(UnsafeXMLError):
         parse(evil.encode("utf-16"))
     assert parse('<?xml version="1.0" encoding="UTF-16"?><r>é</r>'.encode("utf-16")).text == "é"
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"<root><a>1</a><a>2</a><a>3 </b></a><a>4</a></root>"],
+        [b"<root><a>1</a>", b"<a>2</a><a>3 </b><a>4</a></root>"],
+    ],
+)
+def test_elements_before_a_syntax_error_reach_the_caller(chunks: list[bytes]) -> None:
+    got: list[str | None] = []
+    with pytest.raises(ParseError, match="line 1: not well-formed XML: Opening and ending"):
+        for _event, element in iterparse(chunks, source="t.xml", tag="a"):
+            got.append(element.text)
+    assert got == ["1", "2"]

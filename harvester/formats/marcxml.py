@@ -53,9 +53,34 @@ _MAPPED = frozenset(
     ("001", "008", "010", "020", "022", "024", "035", "041", "100", "110", "245", "250",
      "260", "264", "490", "500", "520", "650", "653", "700", "710", "773", "830", "856")
 )  # fmt: skip
-_EDITOR = {"edt", "editor", "ed.", "ed", "hrsg.", "hrsg", "herausgeber", "éditeur"}
-_TRANSLATOR = {"trl", "translator", "tr.", "übers.", "übersetzer", "traducteur"}
-_AUTHOR = {"aut", "author", "verfasser", "verf.", "auteur", "cre", "creator"}
+_EDITOR = {
+    "edt",
+    "editor",
+    "ed.",
+    "ed",
+    "hrsg.",
+    "hrsg",
+    "herausgeber",
+    "herausgeberin",
+    "éditeur",
+}
+_TRANSLATOR = {"trl", "translator", "tr.", "übers.", "übersetzer", "übersetzerin", "traducteur"}
+_AUTHOR = {
+    "aut",
+    "author",
+    "verfasser",
+    "verfasserin",
+    "verfasserinnen",
+    "verf.",
+    "autor",
+    "autorin",
+    "auteur",
+    "cre",
+    "creator",
+}
+# MARC relator codes ($4, bare or as id.loc.gov URIs) are controlled: they settle the
+# role before any free-text $e term ("verfasserin $4 aut", as German union catalogues write).
+_RELATOR_CODES = {"aut": "author", "cre": "author", "edt": "editor", "trl": "translator"}
 _ISBD_TRAILING = " /:;,=."
 
 
@@ -105,7 +130,12 @@ def _first(field: Field, code: str) -> str | None:
 
 
 def _role(field: Field) -> str:
-    terms = [t.strip().lower().rstrip(".,") for t in field.get_subfields("e", "4")]
+    codes = [c.strip().lower().rstrip("/").rsplit("/", 1)[-1] for c in field.get_subfields("4")]
+    for code in codes:
+        if code in _RELATOR_CODES:
+            return _RELATOR_CODES[code]
+    terms = [t.strip().lower().rstrip(".,") for t in field.get_subfields("e")]
+    terms += codes
     for term in terms:
         if term in _EDITOR or term.rstrip(".") in _EDITOR:
             return "editor"
