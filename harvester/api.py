@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from harvester.errors import ConfigError, ParseError
 from harvester.formats import FORMATS, Format, Loss, Writer, find_format
 from harvester.formats._input import TextInput, open_bytes, open_input
-from harvester.model import Provenance, Record
+from harvester.model import Record, make_provenance
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,7 @@ def stamp(
     """Give records without provenance the file and format they were read from."""
     for item in items:
         if isinstance(item, Record) and not item.provenance:
-            item.provenance.append(
-                Provenance(source=source, source_id=item.id, raw_format=fmt.name)
-            )
+            item.provenance.append(make_provenance(source, item.id, fmt.name))
         yield item
 
 

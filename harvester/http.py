@@ -399,13 +399,14 @@ class AsyncHostLimiter:
     second is absorbed); from 10/s up it is also at least ``1 / (rate - 1)``, so a server
     that receives one request late (a slow connection, a busy thread), bunched with the
     next, still counts at most ``rate`` in any second. Below 10/s that rule would cost
-    10-35% of the throughput; there the gap is ``1 / rate + 20 ms`` at least, so the
-    ``rate`` gaps of a second absorb 100 ms of arrival jitter (a first request's
-    connection set-up). Slots are kept on a grid: a request that woke a little late does
-    not push every later slot back (over a long batch that drift cost 5-10% of the rate),
-    and since no request leaves before its grid slot, any second still holds at most
-    ``rate``. For a long batch spacing costs nothing over a bucket: the throughput is the
-    rate either way.
+    10-35% of the throughput; there the gap is ``1 / rate + 50 ms`` at least, so the
+    gaps of a second absorb ``rate`` x 50 ms of arrival jitter (250 ms at 5/s: a first
+    request's connection set-up, a loaded machine's scheduling; measured at 5/s with both
+    cores busy, 20 ms of slack let one second see 6). Slots are kept on a grid: a request
+    that woke a little late does not push every later slot back (over a long batch that
+    drift cost 5-10% of the rate), and since no request leaves before its grid slot, any
+    second still holds at most ``rate``. For a long batch spacing costs nothing over a
+    bucket: the throughput is the rate either way.
 
     The cap (a semaphore) is taken before the pacing slot, so a request never holds a slot
     while it waits for a free connection and then leaves bunched up with others.
@@ -459,7 +460,7 @@ class AsyncHostLimiter:
         if rate <= 0:
             return 0.0
         gap = self._margin / rate
-        return max(gap, 1.01 / (rate - 1)) if rate >= 10 else max(gap, 1 / rate + 0.02)
+        return max(gap, 1.01 / (rate - 1)) if rate >= 10 else max(gap, 1 / rate + 0.05)
 
     def semaphore(self, host: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(host)

@@ -476,6 +476,24 @@ def _checked_identifier(scheme: str, value: str, kind: str | None, has_kind: boo
 _cached_identifier = lru_cache(maxsize=4096)(_checked_identifier)
 
 
+_PROVENANCE_FIELDS = tuple(Provenance.model_fields)
+
+
+def make_provenance(source: str, source_id: str | None, raw_format: str) -> Provenance:
+    """``Provenance(source=..., source_id=..., raw_format=...)``, made once per record read."""
+    if (
+        type(source) is not str
+        or type(raw_format) is not str
+        or not (source_id is None or type(source_id) is str)
+    ):
+        return Provenance(source=source, source_id=source_id, raw_format=raw_format)
+    values: dict[str, Any] = dict.fromkeys(_PROVENANCE_FIELDS)
+    values["source"] = source
+    values["source_id"] = source_id
+    values["raw_format"] = raw_format
+    return _instance(Provenance, values, {"source", "source_id", "raw_format"})
+
+
 def _all_of(items: object, cls: type) -> bool:
     return isinstance(items, list) and all(type(item) is cls for item in items)
 

@@ -767,18 +767,21 @@ def test_own_validators_bypass_the_cache(server: HTTPServer, tmp_path: Path) -> 
 def test_pacing_gap_keeps_every_second_within_the_rate(rate: float) -> None:
     limiter = AsyncHostLimiter({}, HostPolicy(rate, 1))
     gap = limiter.gap(rate)
-    assert gap <= 1.06 / rate or gap <= 1.01 / (rate - 1) + 1e-12  # at most ~5-10% slower
+    # At most ~5-10% slower from 10/s up; below, 50 ms of slack a request.
+    assert gap <= 1.06 / rate or gap <= 1.01 / (rate - 1) + 1e-12 or gap <= 1 / rate + 0.05
     in_one_second = math.floor(1 / gap) + 1  # evenly spaced, closed window
     assert in_one_second <= rate
     if rate >= 10:
         assert in_one_second + 1 <= rate  # room for one request that arrives late
+    else:
+        assert rate * gap - 1 >= min(0.05, 0.05 * rate) - 1e-12  # jitter a second absorbs
     assert limiter.gap(0) == 0.0 and limiter.gap(-1) == 0.0
 
 
 def test_datacite_pacing_keeps_within_its_five_minute_quota() -> None:
     rate = KNOWN_HOSTS["api.datacite.org"].rate  # 1,000 requests per 5 minutes
     gap = AsyncHostLimiter({}, HostPolicy(rate, 1)).gap(rate)
-    assert 930 <= math.floor(300 / gap) + 1 <= 1000  # >= 93% of the quota, never over
+    assert 850 <= math.floor(300 / gap) + 1 <= 1000  # >= 85% of the quota, never over
 
 
 def test_unusable_cache_is_a_config_error(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def _state(obj: BaseModel) -> tuple[Any, ...]:
         obj.model_fields_set,
         obj.__pydantic_extra__,
         obj.__pydantic_private__,
-        obj.model_dump_json(by_alias=True),
+        obj.model_dump(by_alias=True),
     )
 
 
@@ -421,3 +421,19 @@ def test_common_english_names_are_langcodes_names() -> None:
         assert str(langcodes.Language.get(tag).language_name("en")) == name, tag
         assert language.english_name(tag) == name
     assert language.english_name("mi") == "Māori"  # off the table: langcodes answers
+
+
+@FAST
+@given(
+    st.one_of(plain_text, hostile_text(max_pieces=3)),
+    st.one_of(st.none(), plain_text, st.integers(0, 3)),
+    st.sampled_from(["ris", "bibtex", "csl-json"]),
+)
+def test_make_provenance_is_provenance(source: str, source_id: Any, raw_format: str) -> None:
+    _same_outcome(
+        model.make_provenance,
+        lambda a, b, c: Provenance(source=a, source_id=b, raw_format=c),
+        source,
+        source_id,
+        raw_format,
+    )
