@@ -287,7 +287,8 @@ class _Chunk:
         self.lines: list[str] = []
 
     def raw(self) -> str:
-        return "\n".join(self.lines)
+        # The common lines are kept as read, line end and all (see ``read``).
+        return "\n".join([line.rstrip("\r\n") for line in self.lines])
 
 
 # The same words whether the next record or the end of the input cut the record short,
@@ -305,6 +306,10 @@ _WOS_LIST_TAGS = frozenset({"AU", "AF", "BA", "BF", "CA", "GP", "BE", "CR"})
 def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
     """Stream RIS (or Web of Science tagged) records; yield a located error per bad chunk."""
     chunk: _Chunk | None = None
+    # The open RIS record's entries and lines (None outside one, or in a Web of Science
+    # record), kept in locals so the common line costs no attribute look-up.
+    entries: list[list[str]] | None = None
+    lines: list[str] = []
     index = 0
     junk: list[str] = []
     junk_start = 0
@@ -320,6 +325,19 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
         )
 
     for lineno, raw in enumerate(stream, start=1):
+        if entries is not None and raw[2:6] == "  - ":
+            # The common lines, inline: a tag inside a record (no BOM can start them).
+            # The value's strip() also takes the line end; the line is kept as read.
+            tag = raw[:2]
+            if tag in _PLAIN_TAGS:
+                entries.append([tag, raw[6:].strip()])
+                lines.append(raw)
+                continue
+            if tag == "ER":
+                assert chunk is not None
+                yield _finish(chunk, source)
+                chunk = entries = None
+                continue
         line = raw.rstrip("\r\n")
         if line[:1] == "\ufeff":
             line = line.lstrip("\ufeff")
@@ -334,7 +352,9 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
                     junk, junk_count = [], 0
                 index += 1
                 chunk = _Chunk(lineno, index, wos=wos_start)
-                chunk.lines.append(line)
+                lines = chunk.lines
+                entries = None if wos_start else chunk.entries
+                lines.append(line)
                 chunk.entries.append(["TY" if tagged is not None else "PT", line[3:].strip()])
                 if tagged is not None:
                     chunk.entries[0][1] = tagged[1]
@@ -349,25 +369,27 @@ def read(stream: TextIO, source: str) -> Iterator[ReadResult]:
             if sum(len(j) for j in junk) < 500:
                 junk.append(line)
             continue
-        if line[2:6] == "  - " and line[:2] in _PLAIN_TAGS and not chunk.wos:
-            # The common line, inline: a tag that neither ends nor starts a record.
-            chunk.entries.append([line[:2], line[6:].strip()])
-            chunk.lines.append(line)
+        if entries is not None and line[2:6] == "  - " and line[:2] in _PLAIN_TAGS:
+            # A common line that started with a BOM.
+            entries.append([line[:2], line[6:].strip()])
+            lines.append(line)
             continue
         done = _wos_line(chunk, line) if chunk.wos else _ris_line(chunk, line)
         if done is None:
-            chunk.lines.append(line)
+            lines.append(line)
             continue
         if done == "ER":
             yield _finish(chunk, source)
-            chunk = None
+            chunk = entries = None
             continue
         # A new TY before this record's ER: the record is cut short.
         yield _truncated(chunk, source)
         index += 1
         chunk = _Chunk(lineno, index, wos=False)
-        chunk.lines.append(line)
-        chunk.entries.append(["TY", done.strip()])
+        lines = chunk.lines
+        entries = chunk.entries
+        lines.append(line)
+        entries.append(["TY", done.strip()])
     if junk_count:
         yield junk_error()
     if chunk is not None:
@@ -519,10 +541,18 @@ class _Builder:
         return build_record(data)
 
 
+_EAN = ("978", "979")
+
+
 def _serials(b: _Builder, tag: str, value: str) -> None:
     """ISSNs and ISBNs in one ``SN`` value; anything else is kept as it was written."""
     if len(value) == 9 and value[4] == "-" and value[:4].isdigit() and value[5:8].isdigit():
         b.ident(tag, "issn", value)  # the common case, without the general classifier
+        return
+    compact = value.replace("-", "")
+    if len(compact) == 13 and compact.isascii() and compact.isdigit() and compact[:3] in _EAN:
+        # An ISBN-13 alone, hyphenated or not: what the classifier would make of it.
+        b.ident(tag, "isbn", compact)
         return
     tokens = [t for t in _SN_SPLIT.split(value) if t]
     found = 0
@@ -589,6 +619,24 @@ def _issued(b: _Builder, py: str | None, da: str | None, da_tag: str = "DA") -> 
 _DEFERRED = frozenset({"T2", "JO", "JF", "BT", "SP", "EP", "PY", "Y1", "DA", "C7"})
 
 
+# One look-up per entry: what a tag is (its handling and field, role or deferred key).
+_AS_SCALAR, _AS_NAME, _AS_LATER, _AS_KW, _AS_DO, _AS_SN, _AS_URL, _AS_Y2, _AS_AN = range(9)
+_DISPATCH: dict[str, tuple[int, str]] = {
+    **{tag: (_AS_LATER, "PY" if tag == "Y1" else tag) for tag in _DEFERRED},
+    **{tag: (_AS_NAME, role) for tag, role in _NAME_TAGS.items()},
+    "KW": (_AS_KW, ""),
+    "DO": (_AS_DO, ""),
+    "SN": (_AS_SN, ""),
+    "UR": (_AS_URL, ""),
+    "LK": (_AS_URL, ""),
+    "L1": (_AS_URL, ""),
+    "L2": (_AS_URL, ""),
+    "Y2": (_AS_Y2, ""),
+    "AN": (_AS_AN, ""),
+    **{tag: (_AS_SCALAR, field) for tag, field in _SCALAR.items()},
+}
+
+
 def _build_ris(entries: list[list[str]]) -> Record:
     b = _Builder("ris:")
     ty_value = entries[0][1]
@@ -601,52 +649,78 @@ def _build_ris(entries: list[list[str]]) -> Record:
         # Several RIS types share one CSL type: keep the original for a faithful write.
         b.keep("TY", code)
     later: dict[str, str] = {}
-    for tag, value in entries[1:]:
+    data = b.data
+    names = b.names
+    keep = b.keep
+    dispatch = _DISPATCH.get
+    first = True
+    for tag, value in entries:
+        if first:
+            first = False
+            continue  # the TY entry, read above
         if not value:
             continue  # "SP  -": an empty tag carries nothing
-        field = _SCALAR.get(tag)
-        if field is not None:
-            b.set(field, tag, value)
+        how = dispatch(tag)
+        if how is None:
+            keep(tag, value)
             continue
-        if tag in _DEFERRED:
-            key = "PY" if tag == "Y1" else tag
-            if tag == "C7":
-                b.keep(tag, value)  # the article number stays as written (see below)
-            known = later.get(key)
+        kind, field = how
+        if kind == _AS_SCALAR:
+            known = data.get(field)
             if known is None:
-                later[key] = value
+                data[field] = value
+            elif known != value:  # an exact repeat (JO and JF alike) says nothing new
+                keep(tag, value)
+        elif kind == _AS_NAME:
+            try:
+                if value[-1] == "," and len(value) > 1:
+                    # EndNote's convention for a corporate name: a trailing comma stops
+                    # the inversion. Our writer uses it for every literal name.
+                    name = make_name(literal=value[:-1])
+                else:
+                    name = parse_name(value)
+            except ValueError:
+                keep(tag, value)
+                continue
+            role = names.get(field)
+            if role is None:
+                names[field] = [name]
+            else:
+                role.append(name)
+        elif kind == _AS_LATER:
+            if tag == "C7":
+                keep(tag, value)  # the article number stays as written (see below)
+            known = later.get(field)
+            if known is None:
+                later[field] = value
             elif known != value and tag != "C7":
-                b.keep(tag, value)
-            continue
-        role = _NAME_TAGS.get(tag)
-        if role is not None:
-            b.name(role, tag, value)
-        elif tag == "KW":
+                keep(tag, value)
+        elif kind == _AS_KW:
             for word in value.split(";") if ";" in value else (value,):
                 word = word.strip()
                 if word:
                     b.keywords.append(word)
-        elif tag == "DO":
+        elif kind == _AS_DO:
             b.ident(tag, "doi", value)
-        elif tag == "SN":
+        elif kind == _AS_SN:
             _serials(b, tag, value)
-        elif tag in ("UR", "LK", "L1", "L2"):
-            for url in _URL_SPLIT.split(value):
+        elif kind == _AS_URL:
+            for url in _URL_SPLIT.split(value) if ";" in value else (value,):
                 if "://" in url and not url.lower().startswith("file:"):
                     b.ident(tag, "url", url)
                 else:
-                    b.keep(tag, url)  # a local file path is no identifier
-        elif tag == "Y2":
-            if "accessed" in b.data:
-                b.keep(tag, value)
+                    keep(tag, url)  # a local file path is no identifier
+        elif kind == _AS_Y2:
+            if "accessed" in data:
+                keep(tag, value)
             else:
                 accessed = parse_date(value)
                 if accessed is not None:
-                    b.data["accessed"] = accessed
-        elif tag == "AN" and value[:5].upper() == "PMID:" and parse_pmid(value):
+                    data["accessed"] = accessed
+        elif value[:5].upper() == "PMID:" and parse_pmid(value):  # AN
             b.ident(tag, "pmid", value)
         else:
-            b.keep(tag, value)
+            keep(tag, value)
     if later:
         _containers(b, later, csl_type in _WHOLE_WORKS)
         # C7, the article number, is the page when there is no SP/EP (e-only articles),
@@ -832,24 +906,45 @@ class RisWriter(Writer):
     item_separator = "\n"  # the blank line between records, also between parallel chunks
 
     def write(self, record: Record) -> list[Loss]:
+        # Each value goes out inline when it is printable (the common case); ``_put``
+        # handles the rest (empty values, line breaks), so the text is the same either way.
         losses = table_losses(record, NAME)
         out: list[str] = ["\n"] if self.count else []
+        add = out.append
         flattened: list[str] = []
         extra = record.extra
-        out.append(f"TY  - {self._type(record, losses)}\n")
-        for tag, field in _HEAD_FIELDS:
-            value = getattr(record, field)
-            if value:
-                _put(out, flattened, tag, value, field)
+        add(f"TY  - {self._type(record, losses)}\n")
+        value = record.id
+        if value:
+            if value.isprintable():
+                add(f"ID  - {value}\n")
+            else:
+                _put(out, flattened, "ID", value, "id")
+        value = record.title
+        if value:
+            if value.isprintable():
+                add(f"TI  - {value}\n")
+            else:
+                _put(out, flattened, "TI", value, "title")
+        value = record.title_short
+        if value:
+            _put(out, flattened, "ST", value, "title_short")
         for tag, field in _NAME_FIELDS:
             for name in getattr(record, field):
                 if name.literal is not None:
                     text = _literal_name(name)
                 else:
                     text = format_name_inverted(name)
-                _put(out, flattened, tag, text, field)
-        if record.container_title:
-            _put(out, flattened, "T2", record.container_title, "container_title")
+                if text and text.isprintable():
+                    add(f"{tag}  - {text}\n")
+                else:
+                    _put(out, flattened, tag, text, field)
+        value = record.container_title
+        if value:
+            if value.isprintable():
+                add(f"T2  - {value}\n")
+            else:
+                _put(out, flattened, "T2", value, "container_title")
             if record.type in _WHOLE_WORKS and not record.collection_title:
                 losses.append(
                     Loss(
@@ -858,10 +953,12 @@ class RisWriter(Writer):
                         "changed",
                     )
                 )
-        for tag, field in _MIDDLE_FIELDS:
-            value = getattr(record, field)
-            if value:
-                _put(out, flattened, tag, value, field)
+        value = record.container_title_short
+        if value:
+            _put(out, flattened, "J2", value, "container_title_short")
+        value = record.collection_title
+        if value:
+            _put(out, flattened, "T3", value, "collection_title")
         if record.issued is not None:
             self._dates(record.issued, out, losses)
         if record.accessed is not None:
@@ -869,39 +966,66 @@ class RisWriter(Writer):
             if accessed is None:
                 losses.append(Loss("accessed", "RIS dates need a year from 0 to 9999"))
             else:
-                out.append(f"Y2  - {accessed}\n")
-        if record.volume:
-            _put(out, flattened, "VL", record.volume, "volume")
-        if record.issue:
-            _put(out, flattened, "IS", record.issue, "issue")
+                add(f"Y2  - {accessed}\n")
+        value = record.volume
+        if value:
+            if value.isprintable():
+                add(f"VL  - {value}\n")
+            else:
+                _put(out, flattened, "VL", value, "volume")
+        value = record.issue
+        if value:
+            if value.isprintable():
+                add(f"IS  - {value}\n")
+            else:
+                _put(out, flattened, "IS", value, "issue")
         page = record.page
         if page:
             first, last = split_pages(page)
             if last and first and "-" not in last and "," not in page:
-                _put(out, flattened, "SP", first, "page")
-                _put(out, flattened, "EP", last, "page")
+                if page.isprintable():
+                    add(f"SP  - {first}\nEP  - {last}\n")
+                else:
+                    _put(out, flattened, "SP", first, "page")
+                    _put(out, flattened, "EP", last, "page")
+            elif page.isprintable():
+                add(f"SP  - {page}\n")
             else:
                 _put(out, flattened, "SP", page, "page")
         for tag, field in _TAIL_FIELDS:
             value = getattr(record, field)
             if value:
-                _put(out, flattened, tag, value, field)
+                if value.isprintable():
+                    add(f"{tag}  - {value}\n")
+                else:
+                    _put(out, flattened, tag, value, field)
         for ident in record.identifiers:
             scheme = ident.scheme
             id_tag = _ID_TAGS.get(scheme)
             if id_tag is not None:
-                _put(out, flattened, id_tag, ident.value, "identifiers." + scheme)
+                value = ident.value
+                if value and value.isprintable():
+                    add(f"{id_tag}  - {value}\n")
+                else:
+                    _put(out, flattened, id_tag, value, "identifiers." + scheme)
             elif scheme == "pmid":
                 # PubMed's id is the accession number EndNote and Zotero keep in AN.
                 _put(out, flattened, "AN", f"PMID: {ident.value}", "identifiers.pmid")
         for keyword in record.keywords:
-            _put(out, flattened, "KW", keyword, "keywords")
+            if keyword and keyword.isprintable():
+                add(f"KW  - {keyword}\n")
+            else:
+                _put(out, flattened, "KW", keyword, "keywords")
             if ";" in keyword:
                 losses.append(
                     Loss("keywords", f"{keyword!r} contains ';': read back as two", "changed")
                 )
-        if record.abstract:
-            _put(out, flattened, "AB", record.abstract, "abstract")
+        value = record.abstract
+        if value:
+            if value.isprintable():
+                add(f"AB  - {value}\n")
+            else:
+                _put(out, flattened, "AB", value, "abstract")
         if record.note:
             _put(out, flattened, "N1", record.note, "note")
         for key, values in extra.items():
@@ -912,14 +1036,20 @@ class RisWriter(Writer):
                 losses.append(Loss(f"extra.{key}", f"{tag!r} is not a RIS tag"))
                 continue
             for value in values:
-                _put(out, flattened, tag, value, f"extra.{key}")
-        out.append("ER  - \n")
+                if value and value.isprintable():
+                    add(f"{tag}  - {value}\n")
+                else:
+                    _put(out, flattened, tag, value, f"extra.{key}")
+        add("ER  - \n")
         self.stream.write("".join(out))
         self.count += 1
-        for field in dict.fromkeys(flattened):
-            losses.append(
-                Loss(field, "line breaks replaced by spaces: RIS values are one line", "changed")
-            )
+        if flattened:
+            for field in dict.fromkeys(flattened):
+                losses.append(
+                    Loss(
+                        field, "line breaks replaced by spaces: RIS values are one line", "changed"
+                    )
+                )
         return losses
 
     @staticmethod

@@ -410,6 +410,15 @@ def _ris(year: str, month: str, day: str, other: str) -> Date:
 @lru_cache(maxsize=4096)
 def parse_date(text: str) -> Date | None:
     """Parse a date as sources write it (see the module docstring); never raises."""
+    if len(text) == 10 and text[4] == "/" and text[7] == "/" and text.isascii():
+        # RIS's "YYYY/MM/DD", the commonest full date (too many to stay cached): what the
+        # general path makes of it, without its regular expressions.
+        year, month, day = text[:4], text[5:7], text[8:]
+        if year.isdigit() and month.isdigit() and day.isdigit():
+            try:
+                return Date(parts=(int(year), int(month), int(day)), season=None)
+            except ValueError:
+                return Date(literal=text)
     value = clean_text(text)
     if not value:
         return None
