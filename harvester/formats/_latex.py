@@ -365,8 +365,9 @@ def escape_latex(text: str, *, ascii_only: bool = False) -> tuple[str, str]:
     Returns the escaped text and the characters that had no ASCII LaTeX escape (empty
     unless ``ascii_only``); those were written as ``{\\char"<hex>}``.
     """
-    if LATEX_SPECIAL.search(text) is not None:
-        text = _escape_braces(text) if ("{" in text or "}" in text) else _escape_plain(text)
+    # _escape_plain returns text without specials as it is; its substring tests are
+    # faster than asking LATEX_SPECIAL first.
+    text = _escape_braces(text) if ("{" in text or "}" in text) else _escape_plain(text)
     if not ascii_only or text.isascii():
         return text, ""
     out: list[str] = []

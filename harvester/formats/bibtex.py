@@ -65,7 +65,6 @@ from pydantic import ValidationError
 from harvester.errors import ParseError
 from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
 from harvester.formats._latex import (
-    LATEX_SPECIAL,
     decode_latex,
     decode_verbatim,
     escape_latex,
@@ -1059,6 +1058,12 @@ _STOPWORDS = frozenset((
 _PAGE_RANGE = re.compile(r"([^\s-]+)-([^\s-]+)")
 _MONTHS_OUT = tuple(MONTH_MACROS)
 _BARE = "\x00"  # marks a value written as a bare macro (month = aug); text never has NUL
+_URL_UNSAFE_CHARS = re.compile(r"[{}\\ \n]")
+_ROLES_OUT = tuple((role, f"bibtex:{role}+others") for role in ("author", "editor", "translator"))
+# Identifier schemes written one field each, in this order (arXiv and URLs come after).
+_SCHEME_ORDER = ("doi", "issn", "isbn", "pmid", "pmcid", "oclc", "lccn", "oai")
+_SCHEME_RANK = {scheme: rank for rank, scheme in enumerate(_SCHEME_ORDER)}
+_NAME_CACHE_SIZE = 8192
 _SPECIAL_EXTRA = (
     "bibtex:entrytype",
     "bibtex:author+others",
@@ -1113,14 +1118,72 @@ def _needs_braces(family: str) -> bool:
     return _BRACE_FAMILY.search(family) is not None or family.lower() == "others"
 
 
+def _plain(text: str) -> bool:
+    """True when escaping leaves ``text`` as it is (UTF-8 output): the common case.
+
+    That is: none of ``LATEX_SPECIAL`` and no line break. Letters and digits alone are
+    the quickest answer; else a chain of substring tests (each a C-speed scan) is three
+    times faster than one regular expression.
+    """
+    return text.isalnum() or not (
+        "\\" in text
+        or "&" in text
+        or "%" in text
+        or "$" in text
+        or "#" in text
+        or "_" in text
+        or "~" in text
+        or "^" in text
+        or "{" in text
+        or "}" in text
+        or "\u00a0" in text
+        or "\n" in text
+        or "--" in text
+        or "``" in text
+        or "''" in text
+    )
+
+
+def _verbatim(text: str) -> str:
+    """A URL, DOI or eprint with braces, backslashes, spaces and newlines percent-encoded."""
+    return text if _URL_UNSAFE_CHARS.search(text) is None else text.translate(_URL_UNSAFE)
+
+
 def _needs_group(text: str) -> bool:
     """A given name or suffix with a comma or a free-standing ``and`` must be one group."""
     return "," in text or _AND.search(f" {text} ") is not None
 
 
-@lru_cache(maxsize=8192)
 def _format_name(name: Name, ascii_only: bool) -> tuple[str, tuple[tuple[str, str], ...]]:
     """``von Family, Jr, Given`` for one name, and (reason, kind) of what changed."""
+    family = name.family
+    given = name.given
+    if (
+        family
+        and given
+        and not ascii_only
+        and name.literal is None
+        and name.suffix is None
+        and name.non_dropping_particle is None
+        and name.dropping_particle is None
+    ):
+        # The commonest name: "Family, Given" with nothing to escape or protect, as the
+        # steps below write it. Words of letters alone have no specials, spaces or commas.
+        if family.isalpha() and given.isalpha():
+            simple = (
+                not family[0].islower()
+                and family.lower() != "others"
+                and given.lower() != "and"  # alone, it would split the list
+            )
+        else:
+            simple = (
+                _plain(family)
+                and _plain(given)
+                and not _needs_braces(family)
+                and not _needs_group(given)
+            )
+        if simple:
+            return family + ", " + given, ()
     notes: list[tuple[str, str]] = []
 
     def esc(text: str) -> str:
@@ -1196,10 +1259,16 @@ class BibtexWriter(Writer):
         self._keys: set[str] = set()
         self._suffixes: dict[str, int] = {}
         self._written: list[tuple[str, str]] = []  # parallel workers only
+        # Formatted names: people recur through a file. Readers share one instance per
+        # distinct name, so the identity of the (immutable) instance is the quick key,
+        # and the parts the fallback: pydantic's own hash goes field by field in Python.
+        self._name_by_id: dict[int, tuple[Name, str, tuple[tuple[str, str], ...]]] = {}
+        self._name_by_parts: dict[tuple[str | None, ...], tuple[str, tuple[tuple[str, str], ...]]]
+        self._name_by_parts = {}
 
     # -- values
     def _esc(self, text: str, losses: list[Loss], where: str) -> str:
-        if not self.ascii_only and LATEX_SPECIAL.search(text) is None and "\n" not in text:
+        if not self.ascii_only and _plain(text):
             return text  # the common case: nothing to escape
         escaped, missing = escape_latex(text, ascii_only=self.ascii_only)
         if missing:
@@ -1211,30 +1280,66 @@ class BibtexWriter(Writer):
         return escaped
 
     def _title(self, text: str, losses: list[Loss], where: str) -> str:
+        braced = "{" in text or "}" in text
+        tail = text[1:]
+        if tail == tail.lower() and not braced and not self.ascii_only:
+            # No word has a capital past the title's first letter: nothing to protect.
+            # (Lower-casing maps character by character and never makes a space, so the
+            # whole tail is lower-case exactly when each word's part of it is; UTF-8
+            # escapes hold no spaces, so the words line up as below.)
+            return self._esc(text, losses, where)
         words = text.split(" ")
         escaped = []
-        if "{" not in text and "}" not in text:
+        if not braced:
             # Escapes hold no spaces, so the escaped words line up with the words.
             escaped = self._esc(text, losses, where).split(" ")
         if len(escaped) != len(words):
             # Braces are matched word by word, so each protected word stays balanced.
             escaped = [self._esc(word, losses, where) for word in words]
-        for index, word in enumerate(words):
-            rest = word[1:] if index == 0 else word
-            if rest != rest.lower():
+        # Word by word, as the lower-cased title split the same way (spaces end the
+        # context of Greek final sigma, the one case-mapping rule that looks around).
+        lowered = text.lower().split(" ")
+        first = words[0][1:]
+        if first != first.lower():
+            escaped[0] = "{" + escaped[0] + "}"
+        for index in range(1, len(words)):
+            if words[index] != lowered[index]:
                 escaped[index] = "{" + escaped[index] + "}"
         return " ".join(escaped)
 
     def _names(self, names: list[Name], others: bool, losses: list[Loss], where: str) -> str:
         parts = []
+        by_id = self._name_by_id
         for name in names:
-            text, notes = _format_name(name, self.ascii_only)
-            parts.append(text)
-            for reason, kind in notes:
+            found = by_id.get(id(name))
+            if found is None or found[0] is not name:
+                # The entry holds the instance, so its id cannot be reused meanwhile.
+                if len(by_id) >= _NAME_CACHE_SIZE:
+                    by_id.clear()
+                found = by_id[id(name)] = (name, *self._name_text(name))
+            parts.append(found[1])
+            for reason, kind in found[2]:
                 losses.append(Loss(where, reason, kind))
         if others:
             parts.append("others")
         return " and ".join(parts)
+
+    def _name_text(self, name: Name) -> tuple[str, tuple[tuple[str, str], ...]]:
+        cache = self._name_by_parts
+        key = (
+            name.family,
+            name.given,
+            name.dropping_particle,
+            name.non_dropping_particle,
+            name.suffix,
+            name.literal,
+        )
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= _NAME_CACHE_SIZE:
+                cache.clear()
+            found = cache[key] = _format_name(name, self.ascii_only)
+        return found
 
     def _key(self, record: Record, losses: list[Loss]) -> str:
         if record.id:
@@ -1355,11 +1460,10 @@ class BibtexWriter(Writer):
         esc = self._esc
         extra = record.extra
 
-        for role in ("author", "editor", "translator"):
+        for role, others_key in _ROLES_OUT:
             names: list[Name] = getattr(record, role)
-            others = f"bibtex:{role}+others" in extra
             if names:
-                add((role, self._names(names, others, losses, role)))
+                add((role, self._names(names, others_key in extra, losses, role)))
         if record.title:
             add(("title", self._title(record.title, losses, "title")))
         if record.title_short:
@@ -1437,10 +1541,13 @@ class BibtexWriter(Writer):
         if record.language:
             add(("langid", esc(_langid(record.language), losses, "language")))
         self._identifiers(record, add, losses)
-        if record.keywords:
+        keywords = record.keywords
+        if keywords:
             sep = ", "
-            if any("," in k for k in record.keywords):
-                if any(";" in k for k in record.keywords):
+            joined = sep.join(keywords)
+            if joined.count(",") >= len(keywords):  # a keyword holds a comma
+                joined = ""
+                if any(";" in k for k in keywords):
                     losses.append(
                         Loss(
                             "keywords",
@@ -1450,36 +1557,46 @@ class BibtexWriter(Writer):
                     )
                 else:
                     sep = "; "
-            add(("keywords", sep.join(esc(k, losses, "keywords") for k in record.keywords)))
+            if joined and not self.ascii_only and _plain(joined):
+                # No keyword needs escaping (the separator makes no ligature).
+                add(("keywords", joined))
+            else:
+                add(("keywords", sep.join([esc(k, losses, "keywords") for k in keywords])))
         if record.abstract:
             add(("abstract", esc(record.abstract, losses, "abstract")))
         if record.note:
             add(("note", esc(record.note, losses, "note")))
         self._extra(record, out, losses)
 
-        lines = [f"@{kind}{{{key},\n"]
-        for name, value in out:
-            if value[:1] == _BARE:  # a macro, written without braces
-                lines.append(f"  {name} = {value[1:]},\n")
-            else:
-                lines.append(f"  {name} = {{{value}}},\n")
-        lines.append("}\n")
-        if self.count:
-            self.stream.write("\n")
-        self.stream.write("".join(lines))
+        lines = [
+            f"  {name} = {value[1:]},\n"  # a macro, written without braces
+            if value[:1] == _BARE
+            else f"  {name} = {{{value}}},\n"
+            for name, value in out
+        ]
+        head = f"\n@{kind}{{{key},\n" if self.count else f"@{kind}{{{key},\n"
+        self.stream.write(head + "".join(lines) + "}\n")
         self.count += 1
         return losses
 
     def _identifiers(self, record: Record, add: Any, losses: list[Loss]) -> None:
+        identifiers = record.identifiers
+        if not identifiers:
+            return
         by_scheme: dict[str, list[str]] = {}
-        for ident in record.identifiers:
-            by_scheme.setdefault(ident.scheme, []).append(ident.value)
-        for scheme in ("doi", "issn", "isbn", "pmid", "pmcid", "oclc", "lccn", "oai"):
-            values = by_scheme.get(scheme)
-            if not values:
-                continue
+        for ident in identifiers:
+            values = by_scheme.get(ident.scheme)
+            if values is None:
+                by_scheme[ident.scheme] = [ident.value]
+            else:
+                values.append(ident.value)
+        ordered = [scheme for scheme in by_scheme if scheme in _SCHEME_RANK]
+        if len(ordered) > 1:
+            ordered.sort(key=_SCHEME_RANK.__getitem__)
+        for scheme in ordered:
+            values = by_scheme[scheme]
             if scheme == "doi":
-                doi = values[0].translate(_URL_UNSAFE)
+                doi = _verbatim(values[0])
                 if doi != values[0]:
                     losses.append(
                         Loss(
@@ -1491,7 +1608,10 @@ class BibtexWriter(Writer):
                 add(("doi", doi))
                 rest = values[1:]
             elif scheme in ("issn", "isbn"):
-                add((scheme, ", ".join(self._esc(v, losses, scheme) for v in values)))
+                joined = ", ".join(values)
+                if self.ascii_only or not _plain(joined):
+                    joined = ", ".join([self._esc(v, losses, scheme) for v in values])
+                add((scheme, joined))
                 rest = []
             else:
                 add((scheme, self._esc(values[0], losses, scheme)))
@@ -1505,13 +1625,13 @@ class BibtexWriter(Writer):
                 )
         arxiv = by_scheme.get("arxiv")
         if arxiv:
-            add(("eprint", arxiv[0].translate(_URL_UNSAFE)))
+            add(("eprint", _verbatim(arxiv[0])))
             add(("eprinttype", "arxiv"))
             if arxiv[1:]:
                 losses.append(Loss("identifiers.arxiv", "BibTeX has one eprint field"))
         urls = by_scheme.get("url")
         if urls:
-            add(("url", urls[0].translate(_URL_UNSAFE)))
+            add(("url", _verbatim(urls[0])))
             if urls[1:]:
                 losses.append(
                     Loss(
@@ -1521,6 +1641,8 @@ class BibtexWriter(Writer):
                 )
 
     def _extra(self, record: Record, out: list[tuple[str, str]], losses: list[Loss]) -> None:
+        if not record.extra:
+            return
         written = {name for name, _ in out}
         for key, values in record.extra.items():
             if not key.startswith("bibtex:") or key in _SPECIAL_EXTRA:

@@ -108,6 +108,7 @@ _MAPPED = frozenset(
 )
 _SCHEME_KEYS = (("doi", "DOI"), ("issn", "ISSN"), ("isbn", "ISBN"), ("pmid", "PMID"))
 _SCHEME_KEYS2 = (("pmcid", "PMCID"), ("url", "URL"))
+_SCHEME_KEYS_ALL = (*_SCHEME_KEYS, *_SCHEME_KEYS2)
 
 # Item types other tools put into CSL-JSON that are not CSL types (Crossref's
 # citeproc-json uses its own work types; older exporters use CSL 0.8 names).
@@ -319,7 +320,46 @@ def _date_parts(raw: list[Any], key: str) -> tuple[tuple[int, ...], int | None]:
     return tuple(parts), season
 
 
+# Dates given as nothing but integer date-parts, by those parts: such a date depends on
+# them alone and adds no extras, and dates repeat through a file (Date is immutable).
+_PLAIN_DATES: dict[tuple[tuple[int, ...], ...], Date | None] = {}
+_PLAIN_DATES_SIZE = 4096
+
+
+def _plain_date_key(value: Any) -> tuple[tuple[int, ...], ...] | None:
+    """``((y, m, d), ...)`` for ``{"date-parts": [[y, m, d], ...]}`` with plain ints."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    parts_list = value.get("date-parts")
+    if type(parts_list) is not list or not 1 <= len(parts_list) <= 2:
+        return None
+    key = []
+    for parts in parts_list:
+        if type(parts) is not list or not all(type(p) is int for p in parts):
+            return None
+        key.append(tuple(parts))
+    return tuple(key)
+
+
 def _date(key: str, value: Any, extra: dict[str, list[str]]) -> Date | None:
+    plain = _plain_date_key(value)
+    if plain is None:
+        return _read_date(key, value, extra)
+    found = _PLAIN_DATES.get(plain, _MISSING)
+    if found is _MISSING:
+        # Errors are not kept: they are raised again, with this key, every time.
+        found = _read_date(key, value, extra)
+        if len(_PLAIN_DATES) >= _PLAIN_DATES_SIZE:
+            _PLAIN_DATES.clear()
+        _PLAIN_DATES[plain] = found
+    assert found is None or type(found) is Date
+    return found
+
+
+_MISSING: Any = object()
+
+
+def _read_date(key: str, value: Any, extra: dict[str, list[str]]) -> Date | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -440,6 +480,10 @@ def _custom(value: Any, extra: dict[str, list[str]]) -> None:
         extra[_PREFIX + "custom"] = [encode_extra(left)]
 
 
+# Keys read as text into the field of the same meaning.
+_TEXT_KEYS = {**_TEXT_FIELDS, "id": "id", "page": "page"}
+
+
 def item_to_record(item: dict[str, Any]) -> Record:
     """Map one CSL-JSON item onto a ``Record``.
 
@@ -453,19 +497,15 @@ def item_to_record(item: dict[str, Any]) -> Record:
     identifiers: list[Identifier] = []
     page_first: str | None = None
     for key, value in item.items():
-        field = _TEXT_FIELDS.get(key)
-        if field is not None:
-            data[field] = _text(key, value, extra)
+        field = _TEXT_KEYS.get(key)
+        if field is not None:  # title, id, page...: the commonest keys
+            data[field] = value if type(value) is str else _text(key, value, extra)
         elif key in _ROLES:
             data[key] = _names(key, value, extra)
         elif key == "type":
             data["type"] = _type(value)
-        elif key == "id":
-            data["id"] = _text(key, value, extra)
         elif key in _DATES:
             data[key] = _date(key, value, extra)
-        elif key == "page":
-            data["page"] = _text(key, value, extra)
         elif key == "page-first":
             page_first = _text(key, value, extra)
         elif key == "keyword":
@@ -473,7 +513,9 @@ def item_to_record(item: dict[str, Any]) -> Record:
                 data["keywords"] = [_text(key, v, extra) for v in value]
             else:
                 text = _text(key, value, extra)
-                data["keywords"] = text.split(",") if text else []
+                # Spaces around the commas go now rather than in the model's cleaning
+                # of each keyword, which strips them all the same (and costs more).
+                data["keywords"] = [k.strip(" ") for k in text.split(",")] if text else []
         elif key == "ISSN":
             for text in _identifier_values(key, value, extra):
                 identifiers.extend(_issns(text))
@@ -767,6 +809,7 @@ _WRITE_TEXT2: tuple[tuple[str, str], ...] = (
     ("publisher", "publisher"), ("publisher_place", "publisher-place"), ("genre", "genre"),
     ("language", "language"), ("abstract", "abstract"), ("note", "note"),
 )  # fmt: skip
+_NAME_CACHE_SIZE = 8192
 _STOPWORDS = frozenset(
     ("a", "an", "the", "on", "of", "in", "and", "for", "to", "with", "from", "at", "by",
      "is", "are", "as", "der", "die", "das", "ein", "eine", "le", "la", "les", "un", "une",
@@ -919,6 +962,10 @@ class CslJsonWriter(Writer):
         self._ids: set[str] = set()
         self._clashes: dict[str, int] = {}
         self._written: list[tuple[str, str]] = []
+        # CSL name objects by the identity of the (immutable) Name: readers share one
+        # instance per distinct name, and people recur through a file. Each entry holds
+        # its Name, so the id cannot be reused while the entry lives.
+        self._name_items: dict[int, tuple[Name, dict[str, Any]]] = {}
 
     def open(self) -> None:
         self.stream.write("[")
@@ -987,46 +1034,70 @@ class CslJsonWriter(Writer):
 
     def _item(self, record: Record, losses: list[Loss]) -> dict[str, Any]:
         item: dict[str, Any] = {"id": self._unique_id(record, losses), "type": record.type}
+        fields = record.__dict__  # every field is there: plain lookups, no getattr
         for attr, key in _WRITE_TEXT:
-            value = getattr(record, attr)
+            value = fields[attr]
             if value is not None:
                 item[key] = value
         names: dict[str, list[dict[str, Any]]] = {}
+        extra = record.extra
         for role in _ROLES:
-            people = getattr(record, role)
+            people = fields[role]
             if people:
-                names[role] = item[role] = [_name_out(n) for n in people]
+                if extra:
+                    # Extras may put name flags into these objects (see _nested).
+                    names[role] = item[role] = [_name_out(n) for n in people]
+                else:
+                    item[role] = self._names_out(people)
         dates: dict[str, dict[str, Any]] = {}
         if record.issued is not None:
             dates["issued"] = item["issued"] = _date_out(record.issued)
         if record.accessed is not None:
             dates["accessed"] = item["accessed"] = _date_out(record.accessed)
         for attr, key in _WRITE_TEXT2:
-            value = getattr(record, attr)
+            value = fields[attr]
             if value is not None:
                 item[key] = value
-        if record.keywords:
-            item["keyword"] = ", ".join(record.keywords)
-            if any("," in k for k in record.keywords):
+        keywords = fields["keywords"]
+        if keywords:
+            item["keyword"] = joined = ", ".join(keywords)
+            if joined.count(",") >= len(keywords):  # more commas than the separators
                 losses.append(
                     Loss(
                         "keywords", "a keyword containing a comma is split on re-reading", "changed"
                     )
                 )
-        if record.identifiers:
+        if fields["identifiers"]:
             self._identifiers(record, item, losses)
-        if record.extra:
+        if extra:
             self._extras(record, item, names, dates, losses)
         return item
+
+    def _names_out(self, people: list[Name]) -> list[dict[str, Any]]:
+        """The CSL name objects, shared between items (only ever read: see _item)."""
+        cache = self._name_items
+        out = []
+        for name in people:
+            found = cache.get(id(name))
+            if found is None or found[0] is not name:
+                if len(cache) >= _NAME_CACHE_SIZE:
+                    cache.clear()
+                found = cache[id(name)] = (name, _name_out(name))
+            out.append(found[1])
+        return out
 
     def _identifiers(self, record: Record, item: dict[str, Any], losses: list[Loss]) -> None:
         by_scheme: dict[str, list[str]] = {}
         for ident in record.identifiers:
-            by_scheme.setdefault(ident.scheme, []).append(ident.value)
-        for scheme, key in (*_SCHEME_KEYS, *_SCHEME_KEYS2):
-            values = by_scheme.get(scheme)
-            if not values:
+            values = by_scheme.get(ident.scheme)
+            if values is None:
+                by_scheme[ident.scheme] = [ident.value]
+            else:
+                values.append(ident.value)
+        for scheme, key in _SCHEME_KEYS_ALL:
+            if scheme not in by_scheme:
                 continue
+            values = by_scheme[scheme]
             if scheme in ("issn", "isbn"):
                 item[key] = ", ".join(values)
                 continue
