@@ -235,13 +235,7 @@ class HttpClient:
         self.close()
 
     def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _RetryableStatus) and exc.retry_after is not None:
-            return min(exc.retry_after, self.settings.retry_after_max)
-        ceiling = min(
-            self.settings.backoff_max, self.settings.backoff_base * 2 ** (state.attempt_number - 1)
-        )
-        return random.uniform(0, ceiling)  # full jitter: spreads a herd of clients apart
+        return retry_wait(self.settings, state)
 
     def get(
         self,
@@ -272,24 +266,8 @@ class HttpClient:
         )
         try:
             return retrying(self._attempt, url, params, headers, ok)
-        except _RetryableStatus as exc:
-            if exc.status == 429:
-                raise RateLimited(str(exc), url=url, retry_after=exc.retry_after) from exc
-            raise FetchError(
-                f"{exc} after {self.settings.max_attempts} attempts", url=url, status=exc.status
-            ) from exc
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(f"too many redirects from {url}", url=url) from exc
-        except httpx.TransportError as exc:
-            raise FetchError(
-                f"{type(exc).__name__} for {url} after {self.settings.max_attempts} attempts: "
-                f"{exc}",
-                url=url,
-            ) from exc
-        except _BodyTooLarge as exc:
-            raise FetchError(str(exc), url=url) from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(f"{type(exc).__name__} for {url}: {exc}", url=url) from exc
+        except (_RetryableStatus, _BodyTooLarge, httpx.HTTPError) as exc:
+            raise final_error(exc, url, self.settings.max_attempts) from exc
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.retries += 1
@@ -337,6 +315,40 @@ class HttpClient:
 
 
 # --- The async client: many small documents from many hosts (``harvester fetch``) ---------
+
+
+def retry_wait(settings: HttpSettings, state: RetryCallState) -> float:
+    """Seconds before the next attempt: the server's ``Retry-After`` (capped), else
+    exponential backoff with full jitter, which spreads a herd of clients apart."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, _RetryableStatus) and exc.retry_after is not None:
+        return min(exc.retry_after, settings.retry_after_max)
+    ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** (state.attempt_number - 1))
+    return random.uniform(0, ceiling)
+
+
+def final_error(exc: BaseException, url: str, attempts: int) -> FetchError:
+    """The error a caller sees once retrying is over (both clients map failures alike)."""
+    if isinstance(exc, _RetryableStatus):
+        if exc.status == 429 and exc.limiter_page:
+            return Blocked(
+                f"{exc}: the site's rate limiter answered with an HTML page "
+                f"(X-RateLimit-* headers) on all {attempts} attempts",
+                url=url,
+                status=429,
+            )
+        if exc.status == 429:
+            return RateLimited(
+                f"{exc} on all {attempts} attempts", url=url, retry_after=exc.retry_after
+            )
+        return FetchError(f"{exc} after {attempts} attempts", url=url, status=exc.status)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FetchError(f"too many redirects from {url}", url=url)
+    if isinstance(exc, httpx.TransportError):
+        return FetchError(f"{_describe(exc)} for {url} after {attempts} attempts", url=url)
+    if isinstance(exc, _BodyTooLarge):
+        return FetchError(str(exc), url=url)
+    return FetchError(f"{type(exc).__name__} for {url}: {exc}", url=url)
 
 
 @dataclass(frozen=True)
@@ -722,13 +734,7 @@ class AsyncHttpClient:
         await self.aclose()
 
     def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _RetryableStatus) and exc.retry_after is not None:
-            return min(exc.retry_after, self.settings.retry_after_max)
-        ceiling = min(
-            self.settings.backoff_max, self.settings.backoff_base * 2 ** (state.attempt_number - 1)
-        )
-        return random.uniform(0, ceiling)  # full jitter: spreads a herd of clients apart
+        return retry_wait(self.settings, state)
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
@@ -803,32 +809,10 @@ class AsyncHttpClient:
             before_sleep=self._count_retry,
             reraise=True,
         )
-        attempts = self.settings.max_attempts
         try:
             response: Response = await retrying(self._attempt, url, headers, ok)
-        except _RetryableStatus as exc:
-            if exc.status == 429 and exc.limiter_page:
-                raise Blocked(
-                    f"{exc}: the site's rate limiter answered with an HTML page "
-                    f"(X-RateLimit-* headers) on all {attempts} attempts",
-                    url=url,
-                    status=429,
-                ) from exc
-            if exc.status == 429:
-                raise RateLimited(
-                    f"{exc} on all {attempts} attempts", url=url, retry_after=exc.retry_after
-                ) from exc
-            raise FetchError(
-                f"{exc} after {attempts} attempts", url=url, status=exc.status
-            ) from exc
-        except httpx.TransportError as exc:
-            raise FetchError(
-                f"{_describe(exc)} for {url} after {attempts} attempts", url=url
-            ) from exc
-        except _BodyTooLarge as exc:
-            raise FetchError(str(exc), url=url) from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(f"{type(exc).__name__} for {url}: {exc}", url=url) from exc
+        except (_RetryableStatus, _BodyTooLarge, httpx.HTTPError) as exc:
+            raise final_error(exc, url, self.settings.max_attempts) from exc
         return response
 
     async def _attempt(
