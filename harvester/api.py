@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from harvester.errors import ConfigError, ParseError
 from harvester.formats import FORMATS, Format, Loss, Writer, find_format
@@ -217,12 +217,16 @@ def convert(
     from_: str | None = None,
     jobs: int | None = None,
     encoding: str | None = None,
+    binary_output: BinaryIO | None = None,
     **options: Any,
 ) -> ConvertSummary:
     """Read every input (mixed formats allowed) and write one output in format ``to``.
 
     Large files in formats with clear record boundaries are converted in ``jobs`` worker
     processes (default: one per core), in order, with the same result as one process.
+    ``binary_output``, when given, is the byte stream ``output`` writes to, UTF-8 with no
+    newline translation (``output.buffer`` of a file opened with ``newline="\\n"``):
+    parallel chunks, rendered as UTF-8 by the workers, are copied to it as they are.
     """
     from harvester import parallel
 
@@ -239,7 +243,7 @@ def convert(
                 plan = parallel.plan(opened, in_fmt, writer, jobs)
                 if plan is not None:
                     opened.close()
-                    parallel.run(plan, writer, summary, options)
+                    parallel.run(plan, writer, summary, options, binary_output)
                     continue
                 convert_items(items, writer, summary, opened.name)
             finally:

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from harvester import __version__
 from harvester.api import ConvertSummary, convert
@@ -124,7 +124,7 @@ def _convert(args: argparse.Namespace) -> int:
             raise ConfigError(f"{path}: no such file")
     options = {"ascii": True} if args.ascii else {}
 
-    def run(out: TextIO) -> ConvertSummary:
+    def run(out: TextIO, binary: BinaryIO | None) -> ConvertSummary:
         return convert(
             args.inputs,
             args.to,
@@ -132,6 +132,7 @@ def _convert(args: argparse.Namespace) -> int:
             from_=args.from_,
             jobs=args.jobs,
             encoding=args.encoding,
+            binary_output=binary,
             **options,
         )
 
@@ -140,15 +141,20 @@ def _convert(args: argparse.Namespace) -> int:
         target = Path(args.output)
         tmp = target.with_name(f".{target.name}.partial")
         try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-                summary = run(out)
+            with (
+                open(tmp, "wb") as raw,
+                io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as out,
+            ):
+                summary = run(out, raw)
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)
     else:
+        binary = None
         if isinstance(sys.stdout, io.TextIOWrapper):
             sys.stdout.reconfigure(encoding="utf-8", newline="\n")
-        summary = run(sys.stdout)
+            binary = sys.stdout.buffer
+        summary = run(sys.stdout, binary)
     if args.report:
         Path(args.report).write_text(
             json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -16,18 +16,17 @@ import gc
 import io
 import itertools
 import mmap
-import multiprocessing
 import os
 import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from harvester.formats import FORMATS, Format, Writer
 from harvester.formats._input import TextInput
-from harvester.model import Record
+from harvester.model import Record, complete_models
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
@@ -58,7 +57,7 @@ class Chunk:
 
 @dataclass
 class ChunkResult:
-    text: str
+    data: bytes  # the chunk's output, UTF-8: workers encode, so the parent only copies
     count: int
     newlines: int
     items: int
@@ -216,9 +215,22 @@ def _next_record_line(
     return None
 
 
-def run(plan: Plan, writer: Writer, summary: Any, options: dict[str, Any]) -> None:
-    """Convert the chunks in worker processes and write their text in order."""
+def run(
+    plan: Plan,
+    writer: Writer,
+    summary: Any,
+    options: dict[str, Any],
+    binary_output: BinaryIO | None = None,
+) -> None:
+    """Convert the chunks in worker processes and write their text in order.
+
+    With ``binary_output`` (the UTF-8 byte stream under ``writer.stream``) the chunks'
+    bytes go straight to it; otherwise they are decoded and written as text.
+    """
+    import multiprocessing  # here: a file too small to split never pays for the import
+
     context = multiprocessing.get_context("fork")
+    complete_models()
     # Move everything alive now (modules, pydantic's schemas) out of the collector's
     # reach: the forked workers then never touch those pages to scan them, so they stay
     # shared with the parent instead of being copied into each worker (~25 MB each).
@@ -226,12 +238,21 @@ def run(plan: Plan, writer: Writer, summary: Any, options: dict[str, Any]) -> No
     _fixed_mmap_threshold()
     records_before = 0
     lines_before = 0
+    separator = type(writer).item_separator
+    if binary_output is not None:
+        writer.stream.flush()  # what the writer wrote as text goes first
     with context.Pool(plan.jobs) as pool:
         for result in _in_order(pool, plan.chunks, window=2 * plan.jobs):
-            if result.text:
-                if writer.count and type(writer).item_separator:
-                    writer.stream.write(type(writer).item_separator)
-                writer.stream.write(writer.absorb(result.text, result.state))
+            if result.data:
+                data = writer.absorb(result.data, result.state)
+                if binary_output is not None:
+                    if writer.count and separator:
+                        binary_output.write(separator.encode("utf-8"))
+                    binary_output.write(data)
+                else:
+                    if writer.count and separator:
+                        writer.stream.write(separator)
+                    writer.stream.write(data.decode("utf-8"))
             writer.count += result.count
             _merge(summary, result.summary, records_before, lines_before)
             records_before += result.items
@@ -324,7 +345,7 @@ def _convert_chunk(chunk: Chunk) -> ChunkResult:
     counted = _Counted(api.stamp(in_fmt, read(io.StringIO(text), chunk.name), chunk.name))
     api.convert_items(counted, writer, summary, chunk.name)
     return ChunkResult(
-        text=buffer.getvalue(),
+        data=buffer.getvalue().encode("utf-8"),
         count=writer.count,
         newlines=newlines,
         items=counted.items,

@@ -60,7 +60,7 @@ def _run(path: Path, to: str, jobs: int) -> tuple[str, api.ConvertSummary]:
     return out.getvalue(), summary
 
 
-@pytest.mark.parametrize("to", ["jsonl", "csl-json", "ris"])
+@pytest.mark.parametrize("to", ["jsonl", "csl-json", "ris", "bibtex"])
 def test_parallel_output_and_errors_match_one_process(big_jsonl: Path, to: str) -> None:
     one_text, one = _run(big_jsonl, to, 1)
     two_text, two = _run(big_jsonl, to, 2)
@@ -136,3 +136,34 @@ def test_bibtex_macros_reach_every_chunk(tmp_path: Path) -> None:
     items = json.loads(two_text)
     assert items[0]["container-title"] == "Journal of DNA Studies"
     assert items[5999]["container-title"] == "Late Journal"
+
+
+@pytest.mark.parametrize("to", ["csl-json", "bibtex"])
+def test_cli_output_file_and_stdout_match_one_process(
+    big_jsonl: Path, tmp_path: Path, to: str
+) -> None:
+    """The CLI hands workers' UTF-8 bytes straight to the output (file or stdout).
+
+    Records without ids get generated keys that clash across chunks, so the parent must
+    rename some of them in the bytes it passes on.
+    """
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> bytes:
+        done = subprocess.run(
+            [sys.executable, "-m", "harvester", "convert", str(big_jsonl), "--to", to, *args],
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr  # the two bad records in the file
+        return done.stdout
+
+    one_text, _summary = _run(big_jsonl, to, 1)
+    assert cli("--jobs", "2") == one_text.encode("utf-8")
+    out = tmp_path / f"out.{to}"
+    cli("--jobs", "2", "-o", str(out))
+    assert out.read_bytes() == one_text.encode("utf-8")
+    assert _chunk_count(big_jsonl, "jsonl", to) >= 3
+    # Late records carry suffixes only a run that saw the earlier chunks gives.
+    assert "muller49recordae" in one_text

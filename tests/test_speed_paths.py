@@ -322,6 +322,14 @@ def test_table_losses_cover_every_lossy_row() -> None:
 # --- language tags without langcodes ---------------------------------------------------
 
 
+def _in_fresh_interpreter(code: str) -> Any:
+    """What ``code``, run in a new Python process, prints as JSON (imports start cold)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    return json.loads(out)
+
+
 def test_common_language_answers_are_langcodes_answers() -> None:
     assert language.COMMON
     for text, tag in language.COMMON.items():
@@ -345,15 +353,35 @@ def test_a_conversion_with_common_languages_does_not_load_langcodes(
         "wanted = ('langcodes', 'language_data', 'harvester.formats.')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(wanted))))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
-    ).stdout
-    loaded = json.loads(out)
+    loaded = _in_fresh_interpreter(code)
     assert not any(m.startswith(("langcodes", "language_data")) for m in loaded)
     # Only the two formats in use (and the shared helpers they import) are loaded.
     assert "harvester.formats.ris" in loaded and f"harvester.formats.{module}" in loaded
     for unused in {"marcxml", "mods", "oai_dc", "catalogue_text", "bibtex", "jsonl"} - {module}:
         assert f"harvester.formats.{unused}" not in loaded
+
+
+def test_a_small_conversion_builds_no_record_validator(tmp_path: Path) -> None:
+    """The models defer building their validators; readers' fast paths need none.
+
+    A process about to fork workers builds them all first (``complete_models``).
+    """
+    source = tmp_path / "in.ris"
+    source.write_text("TY  - JOUR\nTI  - A\nAU  - Li, Ai\nER  - \n", encoding="utf-8")
+    code = (
+        "import io, json\n"
+        "from harvester import api, model\n"
+        f"s = api.convert([{str(source)!r}], 'csl-json', io.StringIO(), from_='ris')\n"
+        "assert s.written == 1, s\n"
+        "models = (model.Record, model.Name, model.Identifier, model.Provenance)\n"
+        "before = {m.__name__: m.__pydantic_complete__ for m in models}\n"
+        "model.complete_models()\n"
+        "after = {m.__name__: m.__pydantic_complete__ for m in models}\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    before, after = _in_fresh_interpreter(code)
+    assert before == dict.fromkeys(before, False)
+    assert after == dict.fromkeys(before, True)
 
 
 # --- the lazy registry -------------------------------------------------------------------

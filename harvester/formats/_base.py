@@ -70,9 +70,10 @@ class Writer(ABC):
         """
         return None
 
-    def absorb(self, text: str, state: object) -> str:
-        """Adjust a worker's rendered chunk (see :meth:`fragment_state`) before writing it."""
-        return text
+    def absorb(self, data: bytes, state: object) -> bytes:
+        """Adjust a worker's rendered chunk (UTF-8, see :meth:`fragment_state`) before
+        writing it. Chunks stay bytes from worker to output: most need no change."""
+        return data
 
     def close(self) -> None:
         """Write whatever comes after the last record and flush."""
@@ -89,6 +90,23 @@ class Writer(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def renamed_entries(
+    state: object, assign: Callable[[str], str], start: int = 0
+) -> dict[int, tuple[str, str]]:
+    """Which of a worker's entries a one-process run would have named differently.
+
+    ``state`` is the worker's (base key, key written) per entry; ``assign`` gives the
+    final key for a base in the output so far. Maps entry number to (written, final).
+    """
+    assert isinstance(state, list)
+    renamed: dict[int, tuple[str, str]] = {}
+    for number, (base, written) in enumerate(state, start=start):
+        final = assign(base)
+        if final != written:
+            renamed[number] = (written, final)
+    return renamed
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,14 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from harvester.errors import ParseError
-from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
+from harvester.formats._base import (
+    Format,
+    Loss,
+    ReadResult,
+    Writer,
+    describe_validation_error,
+    renamed_entries,
+)
 from harvester.formats._latex import (
     decode_latex,
     decode_verbatim,
@@ -1385,25 +1392,28 @@ class BibtexWriter(Writer):
         """(base key, key written) per entry of a parallel worker's chunk."""
         return self._written
 
-    def absorb(self, text: str, state: object) -> str:
+    def absorb(self, data: bytes, state: object) -> bytes:
         """Give a worker's entries the keys a one-process run would have given them.
 
         Every entry starts a line with ``@type{key,`` and no value line starts with ``@``
-        (the writer guarantees it), so renaming is a prefix swap on those lines.
+        (the writer guarantees it), so renaming is a prefix swap on those lines; a chunk
+        with nothing to rename is passed on as it is.
         """
-        assert isinstance(state, list)
-        lines = text.split("\n")
-        pending = iter(state)
+        renamed = renamed_entries(state, self._assign)
+        if not renamed:
+            return data
+        lines = data.decode("utf-8").split("\n")
+        entry = -1
         for index, line in enumerate(lines):
             if not line.startswith("@"):
                 continue
-            base, written = next(pending)
-            final = self._assign(base)
-            if final != written:
+            entry += 1
+            if entry in renamed:
+                written, final = renamed[entry]
                 head = line.index("{") + 1
                 assert line[head : head + len(written) + 1] == written + ","
                 lines[index] = line[:head] + final + line[head + len(written) :]
-        return "\n".join(lines)
+        return "\n".join(lines).encode("utf-8")
 
     @staticmethod
     def _generated_key(record: Record) -> str:

@@ -31,7 +31,14 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from harvester.errors import ParseError
-from harvester.formats._base import Format, Loss, ReadResult, Writer, describe_validation_error
+from harvester.formats._base import (
+    Format,
+    Loss,
+    ReadResult,
+    Writer,
+    describe_validation_error,
+    renamed_entries,
+)
 from harvester.formats.fidelity import table_losses
 from harvester.model import (
     CSL_TYPES,
@@ -991,22 +998,22 @@ class CslJsonWriter(Writer):
     def fragment_state(self) -> object:
         return self._written
 
-    def absorb(self, text: str, state: object) -> str:
+    def absorb(self, data: bytes, state: object) -> bytes:
         """Give a worker's items the ids a one-process run would have given them.
 
         Each item is one line starting with its id (``{"id":...``), so renaming is a
-        prefix swap per line.
+        prefix swap per line; a chunk with nothing to rename is passed on as it is.
         """
-        assert isinstance(state, list)
-        lines = text.split("\n")
-        for number, (base, worker_id) in enumerate(state, start=1):
-            final = self._assign(base)
-            if final != worker_id:
-                old = '{"id":' + to_json(worker_id).decode("utf-8")
-                new = '{"id":' + to_json(final).decode("utf-8")
-                assert lines[number].startswith(old)
-                lines[number] = new + lines[number][len(old) :]
-        return "\n".join(lines)
+        renamed = renamed_entries(state, self._assign, start=1)  # line 0 is empty
+        if not renamed:
+            return data
+        lines = data.decode("utf-8").split("\n")
+        for number, (worker_id, final) in renamed.items():
+            old = '{"id":' + to_json(worker_id).decode("utf-8")
+            new = '{"id":' + to_json(final).decode("utf-8")
+            assert lines[number].startswith(old)
+            lines[number] = new + lines[number][len(old) :]
+        return "\n".join(lines).encode("utf-8")
 
     def _unique_id(self, record: Record, losses: list[Loss]) -> str:
         base = record.id if record.id is not None else citation_key(record)
