@@ -1071,6 +1071,9 @@ _ROLES_OUT = tuple((role, f"bibtex:{role}+others") for role in ("author", "edito
 _SCHEME_ORDER = ("doi", "issn", "isbn", "pmid", "pmcid", "oclc", "lccn", "oai")
 _SCHEME_RANK = {scheme: rank for rank, scheme in enumerate(_SCHEME_ORDER)}
 _NAME_CACHE_SIZE = 8192
+_NAME_TEXTS: dict[tuple[str | bool | None, ...], tuple[str, tuple[tuple[str, str], ...]]] = {}
+"""Formatted names by their parts and the ascii option, for every writer in the process:
+a parallel worker makes a writer per chunk, and people recur across chunks."""
 _SPECIAL_EXTRA = (
     "bibtex:entrytype",
     "bibtex:author+others",
@@ -1268,10 +1271,9 @@ class BibtexWriter(Writer):
         self._written: list[tuple[str, str]] = []  # parallel workers only
         # Formatted names: people recur through a file. Readers share one instance per
         # distinct name, so the identity of the (immutable) instance is the quick key,
-        # and the parts the fallback: pydantic's own hash goes field by field in Python.
+        # and the parts (``_NAME_TEXTS``) the fallback: pydantic's own hash goes field by
+        # field in Python.
         self._name_by_id: dict[int, tuple[Name, str, tuple[tuple[str, str], ...]]] = {}
-        self._name_by_parts: dict[tuple[str | None, ...], tuple[str, tuple[tuple[str, str], ...]]]
-        self._name_by_parts = {}
 
     # -- values
     def _esc(self, text: str, losses: list[Loss], where: str) -> str:
@@ -1332,7 +1334,6 @@ class BibtexWriter(Writer):
         return " and ".join(parts)
 
     def _name_text(self, name: Name) -> tuple[str, tuple[tuple[str, str], ...]]:
-        cache = self._name_by_parts
         key = (
             name.family,
             name.given,
@@ -1340,12 +1341,13 @@ class BibtexWriter(Writer):
             name.non_dropping_particle,
             name.suffix,
             name.literal,
+            self.ascii_only,
         )
-        found = cache.get(key)
+        found = _NAME_TEXTS.get(key)
         if found is None:
-            if len(cache) >= _NAME_CACHE_SIZE:
-                cache.clear()
-            found = cache[key] = _format_name(name, self.ascii_only)
+            if len(_NAME_TEXTS) >= _NAME_CACHE_SIZE:
+                _NAME_TEXTS.clear()
+            found = _NAME_TEXTS[key] = _format_name(name, self.ascii_only)
         return found
 
     def _key(self, record: Record, losses: list[Loss]) -> str:
