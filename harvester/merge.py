@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harvester.model import FieldSource, Identifier, Record
+from harvester.model import FieldSource, Identifier, Record, dedupe_identifiers
 
 SourceKind = Literal["catalogue", "registry", "embedded"]
 
@@ -166,16 +166,7 @@ def _merge_identifiers(layers: Sequence[Layer]) -> tuple[list[Identifier], list[
             names.append(layer.name)
         for ident in layer.record.identifiers:
             found.append(ident)
-    # One entry per (scheme, value), keeping the first position and any known kind.
-    merged: dict[tuple[str, str], Identifier] = {}
-    for ident in found:
-        key = (ident.scheme, ident.value)
-        known = merged.get(key)
-        if known is None:
-            merged[key] = ident
-        elif known.kind is None and ident.kind is not None:
-            merged[key] = known.model_copy(update={"kind": ident.kind})
-    kept = list(merged.values())
+    kept = dedupe_identifiers(found)
     valid_kinds = {(i.scheme, i.kind) for i in kept if i.valid is True}
     valid_schemes = {i.scheme for i in kept if i.valid is True}
     result = [

@@ -264,7 +264,8 @@ def _clean_keywords(value: object) -> list[str]:
     return list(seen)
 
 
-def _dedupe_identifiers(value: list[Identifier]) -> list[Identifier]:
+def dedupe_identifiers(value: list[Identifier]) -> list[Identifier]:
+    """One identifier per (scheme, value), at its first position, with any known kind."""
     seen: dict[tuple[str, str], Identifier] = {}
     for ident in value:
         key = (ident.scheme, ident.value)
@@ -367,7 +368,7 @@ class Record(BaseModel):
     @field_validator("identifiers", mode="after")
     @classmethod
     def _dedupe_identifiers(cls, value: list[Identifier]) -> list[Identifier]:
-        return _dedupe_identifiers(value)
+        return dedupe_identifiers(value)
 
     @field_validator("extra", mode="before")
     @classmethod
@@ -605,7 +606,7 @@ def _fast_value(key: str, value: Any) -> Any:
                     return _FALLBACK  # validation of the whole record reports it, located
             else:
                 return _FALLBACK
-        return _dedupe_identifiers(idents)
+        return dedupe_identifiers(idents)
     if key == "extra":
         return _clean_extra(value) if type(value) is dict else _FALLBACK
     if key == "provenance":
