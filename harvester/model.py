@@ -451,6 +451,55 @@ def make_name(**parts: str | None) -> Name:
     return _instance(Name, values, _shared_fields_set(out))
 
 
+_DATE_FIELDS = ("parts", "end", "season", "circa", "literal")
+
+
+def _int_parts(value: object) -> bool:
+    return type(value) is tuple and all(type(p) is int for p in value)
+
+
+def make_date(**fields: Any) -> Date:
+    """``Date(**fields)`` for the values the date parser makes: no pydantic on the way.
+
+    Parts are checked as the validator checks them; anything unusual (and anything it
+    would refuse) takes the full validation path, which raises as usual.
+    """
+    parts = fields.get("parts", ())
+    end = fields.get("end")
+    season = fields.get("season")
+    circa = fields.get("circa", False)
+    literal = fields.get("literal")
+    if (
+        not _DATE_FIELDS_SET.issuperset(fields)
+        or not _int_parts(parts)
+        or not (end is None or _int_parts(end))
+        or not (season is None or (type(season) is int and 1 <= season <= 4))
+        or type(circa) is not bool
+        or not (literal is None or (type(literal) is str and is_clean(literal)))
+        or not (parts or literal)
+        or (end is not None and not parts)
+    ):
+        return Date(**fields)
+    try:
+        if parts:
+            _check_parts(parts)
+        if end:
+            _check_parts(end)
+    except ValueError:
+        return Date(**fields)  # raises, located by pydantic
+    values = {
+        "parts": parts,
+        "end": end or None,
+        "season": season,
+        "circa": circa,
+        "literal": literal,
+    }
+    return _instance(Date, values, _shared_fields_set(fields))
+
+
+_DATE_FIELDS_SET = frozenset(_DATE_FIELDS)
+
+
 def make_identifier(data: dict[str, Any]) -> Identifier:
     """``Identifier(**data)`` for a ``scheme``/``value``/``kind`` dict."""
     scheme = data.get("scheme")

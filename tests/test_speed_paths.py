@@ -127,6 +127,48 @@ def test_make_identifier_is_identifier(data: dict[str, Any]) -> None:
     _same_outcome(model.make_identifier, lambda d: Identifier(**d), data)
 
 
+_DATE_PARTS = st.one_of(
+    st.tuples(st.integers(-5, 10000)),
+    st.tuples(st.integers(1, 2030), st.integers(-1, 14)),
+    st.tuples(st.integers(1, 2030), st.integers(1, 12), st.integers(0, 32)),
+    st.sampled_from([(), (2017, 2, 29), (2016, 2, 29), (1, 2, 3, 4), [2017], (2017.0,), (True,)]),
+)
+
+
+@FAST
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "parts": _DATE_PARTS,
+            "end": st.one_of(st.none(), _DATE_PARTS),
+            "season": st.one_of(st.none(), st.integers(-1, 6), st.just("2")),
+            "circa": st.one_of(st.booleans(), st.just(1)),
+            "literal": _MESSY,
+            "year": st.just(2017),
+        },
+    )
+)
+def test_make_date_is_date(fields: dict[str, Any]) -> None:
+    _same_outcome(lambda f: model.make_date(**f), lambda f: Date(**f), fields)
+
+
+def test_make_date_examples() -> None:
+    for fields in (
+        {"parts": (2017, 8)},
+        {"parts": (2017, 8), "season": None},
+        {"parts": (2017, 8, 15), "end": (2017, 9)},
+        {"parts": (1995,), "circa": True},
+        {"literal": "Summer term"},
+        {"literal": " not  clean "},
+        {"parts": (2017, 13)},
+        {"parts": (2017, 2, 30)},
+        {"end": (2017,)},
+        {},
+    ):
+        _same_outcome(lambda f: model.make_date(**f), lambda f: Date(**f), fields)
+
+
 # --- whole records ---------------------------------------------------------------------
 
 _TEXT = st.one_of(st.none(), plain_text, hostile_text(max_pieces=4), st.just(""))
@@ -367,13 +409,16 @@ def test_a_small_conversion_builds_no_record_validator(tmp_path: Path) -> None:
     A process about to fork workers builds them all first (``complete_models``).
     """
     source = tmp_path / "in.ris"
-    source.write_text("TY  - JOUR\nTI  - A\nAU  - Li, Ai\nER  - \n", encoding="utf-8")
+    source.write_text(
+        "TY  - JOUR\nTI  - A\nAU  - Li, Ai\nPY  - 2017\nDA  - 2017/08/15\nER  - \n",
+        encoding="utf-8",
+    )
     code = (
         "import io, json\n"
         "from harvester import api, model\n"
         f"s = api.convert([{str(source)!r}], 'csl-json', io.StringIO(), from_='ris')\n"
         "assert s.written == 1, s\n"
-        "models = (model.Record, model.Name, model.Identifier, model.Provenance)\n"
+        "models = (model.Record, model.Name, model.Identifier, model.Provenance, model.Date)\n"
         "before = {m.__name__: m.__pydantic_complete__ for m in models}\n"
         "model.complete_models()\n"
         "after = {m.__name__: m.__pydantic_complete__ for m in models}\n"

@@ -83,6 +83,7 @@ from harvester.model import (
     Name,
     Record,
     build_record,
+    make_date,
     make_identifier,
     make_name,
 )
@@ -724,7 +725,7 @@ def _date(year: int, month: int | None, day: int | None) -> Date:
     parts: tuple[int, ...] = (year,) if month is None else (year, month)
     if month is not None and day is not None:
         parts = (year, month, day)
-    return Date(parts=parts)
+    return make_date(parts=parts)
 
 
 def _month_number(text: str) -> int | None:

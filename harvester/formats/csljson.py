@@ -47,6 +47,7 @@ from harvester.model import (
     Name,
     Record,
     build_record,
+    make_date,
     make_identifier,
 )
 from harvester.normalize.dates import parse_date, parse_season
@@ -418,14 +419,14 @@ def _read_date(key: str, value: Any, extra: dict[str, list[str]]) -> Date | None
                 fields = {**parsed.model_dump(exclude_defaults=True), **fields}
                 if "literal" not in fields:
                     extra[f"{_PREFIX}{key}.raw"] = [raw_text]
-                return Date.model_validate(fields)
+                return make_date(**fields)
             fields["literal"] = raw_text
         elif raw_text:
             extra[f"{_PREFIX}{key}.raw"] = [raw_text]
     if not fields.get("parts") and not fields.get("literal"):
         return None
     try:
-        return Date.model_validate(fields)
+        return make_date(**fields)
     except ValidationError as exc:
         raise _ItemError(f"{key}: {describe_validation_error(exc)}") from exc
 

@@ -57,7 +57,7 @@ from pydantic import ValidationError
 
 from harvester.errors import ParseError
 from harvester.formats._base import Format, ReadResult, describe_validation_error
-from harvester.model import Date, Identifier, Name, Record
+from harvester.model import Date, Identifier, Name, Record, make_date
 from harvester.normalize.dates import parse_date
 from harvester.normalize.identifiers import parse_doi, parse_isbns
 from harvester.normalize.pages import normalize_pages
@@ -287,7 +287,7 @@ def _date(element: Element | None, builder: _Builder, key: str) -> Date | None:
     if date is not None and not date.parts:
         builder.add_extra(key, text)
         year = re.match(r"\s*(\d{4})\b", text)
-        return Date(parts=(int(year.group(1)),)) if year else date
+        return make_date(parts=(int(year.group(1)),)) if year else date
     return date
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from harvester.model import Date
+from harvester.model import Date, make_date
 from harvester.normalize.text import clean_text
 
 __all__ = ["format_edtf", "parse_date", "parse_month", "parse_season"]
@@ -256,7 +256,7 @@ def _make(start: _Partial, end: _Partial | None, circa: bool) -> Date:
         end_parts = tuple(p for p in (e_year, e_month, e_day) if p is not None)
         if end_parts == parts:
             end_parts = None
-    return Date(parts=parts, end=end_parts, season=season, circa=circa)
+    return make_date(parts=parts, end=end_parts, season=season, circa=circa)
 
 
 def _fill(left: _Partial, right: _Partial) -> tuple[_Partial, _Partial]:
@@ -348,7 +348,7 @@ def _parse(value: str) -> Date | None:
         text = _COPYRIGHT_TAIL.sub("", text).strip() or text
     copyright_year = _COPYRIGHT_ONLY.match(text)
     if copyright_year is not None:
-        return Date(parts=(int(copyright_year.group(1)),))
+        return make_date(parts=(int(copyright_year.group(1)),))
     circa = False
     if text[:1] in "[(" and text[-1:] in "])":
         text = text[1:-1].strip()
@@ -369,7 +369,7 @@ def _parse(value: str) -> Date | None:
     if text.isalpha() and text.isupper():
         roman = _roman(text)
         if roman is not None and 1000 <= roman <= 2100:
-            return Date(parts=(roman,), circa=circa)
+            return make_date(parts=(roman,), circa=circa)
     single = _iso_partial(text) or _partial(text)
     if single is not None:
         try:
@@ -403,7 +403,7 @@ def _ris(year: str, month: str, day: str, other: str) -> Date:
         found = _partial(other)
         if found is not None and found[0] in (None, parts[0]) and found[1]:
             parts = tuple(p for p in (parts[0], found[1], found[2]) if p is not None)
-    return Date(parts=parts, season=season)
+    return make_date(parts=parts, season=season)
 
 
 # Bounded: dates repeat a lot (years, months) and a full cache costs about 0.6 kB each.
@@ -416,16 +416,16 @@ def parse_date(text: str) -> Date | None:
         year, month, day = text[:4], text[5:7], text[8:]
         if year.isdigit() and month.isdigit() and day.isdigit():
             try:
-                return Date(parts=(int(year), int(month), int(day)), season=None)
+                return make_date(parts=(int(year), int(month), int(day)), season=None)
             except ValueError:
-                return Date(literal=text)
+                return make_date(literal=text)
     value = clean_text(text)
     if not value:
         return None
     try:
         return _parse(value)
     except ValueError:
-        return Date(literal=value)
+        return make_date(literal=value)
 
 
 def _edtf_year(year: int) -> str:

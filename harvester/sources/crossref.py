@@ -64,7 +64,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from harvester.errors import HarvesterError, NotFound, ParseError
-from harvester.model import Date, Identifier, Name, Record
+from harvester.model import Date, Identifier, Name, Record, make_date
 from harvester.normalize.dates import format_edtf
 from harvester.normalize.identifiers import parse_doi
 from harvester.normalize.text import clean_optional
@@ -444,10 +444,10 @@ def date_from_parts(value: Any) -> Date | None:
         return None
     end = _int_parts(parts_list[1]) if len(parts_list) > 1 else None
     try:
-        return Date(parts=start, end=end or None)
+        return make_date(parts=start, end=end or None)
     except ValidationError:
         try:
-            return Date(parts=start)
+            return make_date(parts=start)
         except ValidationError:
             return None
 
