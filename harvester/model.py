@@ -475,7 +475,7 @@ def make_date(**fields: Any) -> Date:
         or not (end is None or _int_parts(end))
         or not (season is None or (type(season) is int and 1 <= season <= 4))
         or type(circa) is not bool
-        or not (literal is None or (type(literal) is str and is_clean(literal)))
+        or not (literal is None or (type(literal) is str and literal and is_clean(literal)))
         or not (parts or literal)
         or (end is not None and not parts)
     ):

@@ -161,6 +161,7 @@ def test_make_date_examples() -> None:
         {"parts": (1995,), "circa": True},
         {"literal": "Summer term"},
         {"literal": " not  clean "},
+        {"parts": (0,), "end": None, "literal": ""},  # "" is no literal (found by hypothesis)
         {"parts": (2017, 13)},
         {"parts": (2017, 2, 30)},
         {"end": (2017,)},
