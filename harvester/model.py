@@ -451,7 +451,7 @@ def make_name(**parts: str | None) -> Name:
     return _instance(Name, values, _shared_fields_set(out))
 
 
-_DATE_FIELDS = ("parts", "end", "season", "circa", "literal")
+_DATE_FIELDS_SET = frozenset({"parts", "end", "season", "circa", "literal"})
 
 
 def _int_parts(value: object) -> bool:
@@ -495,9 +495,6 @@ def make_date(**fields: Any) -> Date:
         "literal": literal,
     }
     return _instance(Date, values, _shared_fields_set(fields))
-
-
-_DATE_FIELDS_SET = frozenset(_DATE_FIELDS)
 
 
 def make_identifier(data: dict[str, Any]) -> Identifier:

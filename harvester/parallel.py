@@ -19,7 +19,7 @@ import mmap
 import os
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -238,25 +238,26 @@ def run(
     _fixed_mmap_threshold()
     records_before = 0
     lines_before = 0
-    separator = type(writer).item_separator
-    if binary_output is not None:
-        writer.stream.flush()  # what the writer wrote as text goes first
+    separator = type(writer).item_separator.encode("utf-8")
+    put = _byte_sink(writer, binary_output)
     with context.Pool(plan.jobs) as pool:
         for result in _in_order(pool, plan.chunks, window=2 * plan.jobs):
             if result.data:
-                data = writer.absorb(result.data, result.state)
-                if binary_output is not None:
-                    if writer.count and separator:
-                        binary_output.write(separator.encode("utf-8"))
-                    binary_output.write(data)
-                else:
-                    if writer.count and separator:
-                        writer.stream.write(separator)
-                    writer.stream.write(data.decode("utf-8"))
+                if writer.count and separator:
+                    put(separator)
+                put(writer.absorb(result.data, result.state))
             writer.count += result.count
             _merge(summary, result.summary, records_before, lines_before)
             records_before += result.items
             lines_before += result.newlines
+
+
+def _byte_sink(writer: Writer, binary_output: BinaryIO | None) -> Callable[[bytes], object]:
+    """Where the chunks' UTF-8 goes: the output's byte stream, or its text layer."""
+    if binary_output is None:
+        return lambda data: writer.stream.write(data.decode("utf-8"))
+    writer.stream.flush()  # what the writer wrote as text goes first
+    return binary_output.write
 
 
 def _fixed_mmap_threshold() -> None:
